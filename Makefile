@@ -1,0 +1,87 @@
+# Deep Neural Networks: A Bayesian Perspective — build, test and run the course.
+#   make book     set up .venv, fetch MNIST and the offline JS, build the HTML book
+#   make test     the same set-up, then pytest, strict nbval and a warning-free book build
+#   make lab      open JupyterLab on the course
+#   make clean    remove build outputs (never data or .venv; see distclean)
+SHELL := /bin/bash
+.ONESHELL:
+.SHELLFLAGS := -eu -o pipefail -c
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+NBVAL_FLAGS := --nbval --nbval-current-env --nbval-sanitize-with tests/sanitize.cfg --nbval-cell-timeout=900
+VENDOR := _vendor
+NPM_PKGS := mathjax@3.2.2 requirejs@2.3.8 @jupyter-widgets/html-manager@1.0.15
+
+.PHONY: book test lab clean distclean venv data vendor pytest nbval build browser help
+
+help:
+	@sed -n '2,6p' Makefile
+
+# (Re-)install when requirements.txt or pyproject.toml change.
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+data: $(STAMP)
+	$(BIN)/python -m course_lib.data
+
+# MathJax, require.js and the widget manager, served from the book (see _ext/offline_assets.py).
+vendor: $(VENDOR)/.complete
+$(VENDOR)/.complete: Makefile
+	@if ! command -v npm >/dev/null 2>&1; then
+	  echo "vendor: npm not found; the book will load MathJax, require.js and widgets from CDNs."
+	  exit 0
+	fi
+	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/tgz
+	if ! (cd $(VENDOR)/tgz && npm pack --silent --cache ../../.npm-cache $(NPM_PKGS) >/dev/null); then
+	  echo "vendor: npm pack failed; the book will load MathJax, require.js and widgets from CDNs."
+	  rm -rf $(VENDOR); exit 0
+	fi
+	cd $(VENDOR)
+	for f in tgz/*.tgz; do d=tgz/$$(basename $$f .tgz); mkdir -p $$d; tar xzf $$f -C $$d; done
+	mkdir -p mathjax require html-manager
+	cp -r tgz/mathjax-*/package/es5/{tex-chtml.js,input,output,ui,a11y,adaptors,sre} mathjax/
+	cp tgz/requirejs-*/package/require.js require/
+	cp tgz/jupyter-widgets-html-manager-*/package/dist/{embed-amd.js,*.woff,*.woff2,*.ttf,*.eot,*.svg} html-manager/
+	rm -rf tgz
+	touch .complete
+	echo "vendor: MathJax, require.js and the widget manager are in $(VENDOR)/ ($$(du -sh . | cut -f1))"
+
+build: $(STAMP) vendor
+	$(BIN)/jupyter-book build . -W --keep-going
+	@echo "Book: file://$(CURDIR)/_build/html/index.html"
+
+book: $(STAMP) data vendor build
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest tests -q --ignore=tests/browser
+
+nbval: $(STAMP)
+	$(BIN)/python -m pytest $(NBVAL_FLAGS) chapters -q -p no:cacheprovider
+
+test: $(STAMP) data vendor
+	$(MAKE) --no-print-directory pytest
+	$(MAKE) --no-print-directory nbval
+	$(MAKE) --no-print-directory build
+	$(MAKE) --no-print-directory browser
+
+browser: $(STAMP)
+	$(BIN)/python -m pytest tests/browser -q -p no:cacheprovider
+
+lab: $(STAMP) data
+	$(BIN)/jupyter lab chapters
+
+clean:
+	rm -rf _build screenshots student runs .pytest_cache
+	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) $(VENDOR) .npm-cache
