@@ -39,6 +39,9 @@ class Setup:
     seed: int
     device: torch.device
 
+    def __repr__(self) -> str:
+        return f"Setup(seed={self.seed}, device={self.device})"
+
 
 def seed_everything(seed: int) -> None:
     """Seed Python's ``random``, NumPy's global generator and torch (all devices).

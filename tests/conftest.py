@@ -1,0 +1,20 @@
+"""Shared pytest fixtures."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from course_lib import data
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    """The folder holding the verified MNIST files (skips when none is available offline)."""
+    try:
+        return data.ensure_mnist(download_missing=False)
+    except data.MNISTError as exc:  # pragma: no cover - depends on the machine
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"MNIST not available offline: {exc}")

@@ -1,0 +1,135 @@
+"""Tests for course_lib.data: finding, verifying and parsing MNIST; every failure mode."""
+from __future__ import annotations
+
+import gzip
+import shutil
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from course_lib import data
+from course_lib.data import MNISTError
+
+
+def test_load_train_matches_canonical(mnist_dir):
+    x, y = data.load_mnist("train", data_dir=mnist_dir)
+    assert x.shape == (60000, 28, 28) and x.dtype == np.uint8
+    assert y.shape == (60000,) and y.dtype == np.int64
+    assert y[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+    assert abs(x.mean() / 255 - 0.1306604762738429) < 1e-12
+    assert np.bincount(y).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+
+
+def test_load_test_split(mnist_dir):
+    x, y = data.load_mnist("test", data_dir=mnist_dir)
+    assert x.shape == (10000, 28, 28)
+    assert np.bincount(y).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+def test_mnist_tensors_normalized_on_device(mnist_dir):
+    x, y = data.mnist_tensors("test", device="cpu", data_dir=mnist_dir, limit=500)
+    assert x.shape == (500, 1, 28, 28) and x.dtype == torch.float32
+    assert y.dtype == torch.int64 and y.shape == (500,)
+    raw, _ = data.mnist_tensors("test", data_dir=mnist_dir, normalize=False, limit=500)
+    assert 0.0 <= raw.min() and raw.max() <= 1.0
+    assert torch.allclose(x, (raw - data.MNIST_MEAN) / data.MNIST_STD)
+
+
+def test_search_order_prefers_data_dir_then_env(tmp_path, monkeypatch):
+    monkeypatch.setenv(data.DATA_ENV, str(tmp_path / "envdata"))
+    dirs = data.candidate_dirs(tmp_path / "mine")
+    assert dirs[0] == tmp_path / "mine"
+    assert dirs[1] == tmp_path / "envdata" / "mnist"
+    assert dirs[2].parts[-2:] == ("data", "mnist")
+
+
+# ---- bad input -----------------------------------------------------------------------
+
+def test_unknown_split_lists_valid_ones(mnist_dir):
+    with pytest.raises(ValueError, match=r"unknown split 'validation'.*\['test', 'train'\]"):
+        data.load_mnist("validation", data_dir=mnist_dir)
+
+
+@pytest.fixture
+def copy_of_mnist(mnist_dir, tmp_path) -> Path:
+    d = tmp_path / "mnist"
+    shutil.copytree(mnist_dir, d)
+    return d
+
+
+def test_truncated_file_is_named_and_not_replaced(copy_of_mnist):
+    f = copy_of_mnist / "t10k-labels-idx1-ubyte.gz"
+    f.write_bytes(f.read_bytes()[:1000])
+    with pytest.raises(MNISTError, match=r"t10k-labels-idx1-ubyte\.gz: file is truncated \(1000 of 4542 bytes\).*Delete"):
+        data.load_mnist("test", data_dir=copy_of_mnist)
+    assert f.stat().st_size == 1000  # never silently replaced
+
+
+def test_corrupted_file_reports_checksum(copy_of_mnist):
+    f = copy_of_mnist / "t10k-labels-idx1-ubyte.gz"
+    raw = bytearray(f.read_bytes())
+    raw[100] ^= 0xFF
+    f.write_bytes(bytes(raw))
+    with pytest.raises(MNISTError, match=r"t10k-labels-idx1-ubyte\.gz: file is corrupted \(SHA-256 [0-9a-f]{64}, expected f7ae60f9"):
+        data.load_mnist("test", data_dir=copy_of_mnist)
+
+
+def test_corrupted_file_in_one_split_blocks_the_other_too(copy_of_mnist):
+    # A folder with a bad file is never used, not even partly: the user must fix it.
+    f = copy_of_mnist / "train-labels-idx1-ubyte.gz"
+    f.write_bytes(b"\x00" * 28881)
+    with pytest.raises(MNISTError, match="train-labels-idx1-ubyte.gz: file is corrupted"):
+        data.load_mnist("test", data_dir=copy_of_mnist)
+
+
+def test_missing_file_offline_is_a_clear_error(copy_of_mnist):
+    (copy_of_mnist / "t10k-images-idx3-ubyte.gz").unlink()
+    with pytest.raises(MNISTError, match=r"t10k-images-idx3-ubyte\.gz: file is missing and downloads are off"):
+        data.load_mnist("test", data_dir=copy_of_mnist, download_missing=False)
+
+
+def test_failed_download_names_file_and_fix(copy_of_mnist, monkeypatch):
+    (copy_of_mnist / "t10k-images-idx3-ubyte.gz").unlink()
+    monkeypatch.setattr(data, "MIRRORS", ("http://127.0.0.1:9/",))
+    monkeypatch.setattr(data.download, "__defaults__", (("http://127.0.0.1:9/",),))
+    with pytest.raises(MNISTError, match=r"t10k-images-idx3-ubyte\.gz: file is missing and could not be downloaded.*Fix: connect"):
+        data.load_mnist("test", data_dir=copy_of_mnist)
+    assert not list(copy_of_mnist.glob("*.part"))  # no half-written file left behind
+
+
+def test_nothing_found_offline(tmp_path, monkeypatch):
+    monkeypatch.delenv(data.DATA_ENV, raising=False)
+    monkeypatch.setattr(data, "_REPO_DATA", tmp_path / "repo" / "data" / "mnist")
+    with pytest.raises(MNISTError, match=r"MNIST not found in .* downloads are off.*COURSE_DATA_DIR"):
+        data.load_mnist("train", data_dir=tmp_path / "empty", download_missing=False)
+
+
+def test_wrong_magic_number(tmp_path):
+    f = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    with gzip.open(f, "wb") as g:
+        g.write(struct.pack(">ii", 2051, 3) + bytes(3))
+    with pytest.raises(MNISTError, match=r"wrong magic number 2051, expected 2049"):
+        data._read_idx(f, 2049, 1)
+
+
+def test_header_length_mismatch(tmp_path):
+    f = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    with gzip.open(f, "wb") as g:
+        g.write(struct.pack(">ii", 2049, 10) + bytes(3))
+    with pytest.raises(MNISTError, match=r"header says \(10,\) \(10 bytes of data\) but 3 bytes follow"):
+        data._read_idx(f, 2049, 1)
+
+
+def test_verify_rejects_unknown_file(tmp_path):
+    f = tmp_path / "notes.txt"
+    f.write_text("hi")
+    with pytest.raises(MNISTError, match="not one of the MNIST files"):
+        data.verify_file(f)
+
+
+def test_limit_must_be_positive(mnist_dir):
+    with pytest.raises(ValueError, match="limit must be a positive number"):
+        data.mnist_tensors("test", data_dir=mnist_dir, limit=0)

@@ -1,0 +1,62 @@
+"""Tests for course_lib.setup: seeding, device choice, figure style."""
+from __future__ import annotations
+
+import random
+
+import matplotlib as mpl
+import numpy as np
+import pytest
+import torch
+
+import course_lib
+from course_lib import runtime
+
+
+def test_setup_seeds_everything_and_reports(capsys):
+    s = course_lib.setup(seed=123, device="cpu")
+    a = (random.random(), np.random.rand(), torch.rand(1).item())
+    course_lib.setup(seed=123, device="cpu")
+    b = (random.random(), np.random.rand(), torch.rand(1).item())
+    assert a == b
+    assert s.seed == 123 and s.device == torch.device("cpu")
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"course_lib.setup: seed=123, device=cpu, torch {torch.__version__}"
+    assert repr(s) == "Setup(seed=123, device=cpu)"
+
+
+def test_setup_applies_white_figure_style():
+    mpl.rcParams["figure.facecolor"] = "black"
+    course_lib.setup(seed=0, device="cpu", verbose=False)
+    assert mpl.rcParams["figure.facecolor"] == "white"
+    assert mpl.rcParams["savefig.facecolor"] == "white"
+
+
+def test_auto_device_follows_cuda_availability(monkeypatch):
+    monkeypatch.delenv(runtime.DEVICE_ENV, raising=False)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert runtime.pick_device(None).type == expected
+    assert runtime.pick_device("auto").type == expected
+
+
+def test_env_var_overrides_auto(monkeypatch):
+    monkeypatch.setenv(runtime.DEVICE_ENV, "cpu")
+    assert runtime.pick_device(None) == torch.device("cpu")
+
+
+# ---- bad input -----------------------------------------------------------------------
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_unavailable_cuda_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"'cuda' was requested but torch .* sees no CUDA GPU.*device='cpu'"):
+        course_lib.setup(device="cuda")
+
+
+def test_unknown_device_name():
+    with pytest.raises(ValueError, match="'gpu0' is not a torch device name"):
+        runtime.pick_device("gpu0")
+
+
+@pytest.mark.parametrize("seed, err", [(-1, ValueError), (1.5, TypeError), ("0", TypeError), (True, TypeError)])
+def test_bad_seed(seed, err):
+    with pytest.raises(err, match="seed must be"):
+        course_lib.setup(seed=seed, device="cpu")
