@@ -26,7 +26,9 @@ from scipy.linalg import cho_factor, cho_solve
 from scipy.special import expit, logsumexp
 
 __all__ = [
+    "sinusoidal_data",
     "polynomial_features",
+    "gaussian_features",
     "least_squares",
     "BayesianLinearRegression",
     "GridPosterior2D",
@@ -136,6 +138,86 @@ def polynomial_features(x, degree: int) -> np.ndarray:
     if not np.all(np.isfinite(x)):
         raise ValueError("x contains NaN or infinite values.")
     return x[:, None] ** np.arange(int(degree) + 1)[None, :]
+
+
+def sinusoidal_data(
+    n: int, rng: np.random.Generator, noise_std: float = 0.2, gap: tuple[float, float] | None = (0.35, 0.65)
+) -> tuple[np.ndarray, np.ndarray]:
+    """Toy regression data t = sin(2 pi x) + noise, with x uniform on [0, 1] minus a gap.
+
+    The curve of Bishop (2006, §1.1); leaving out the interval ``gap`` shows where a
+    model should be unsure.  The first ``m`` of ``n`` points are distributed as a draw
+    of size ``m``, so growing ``n`` with the same seed adds points.
+
+    Parameters
+    ----------
+    n : int
+        Number of points (>= 1).
+    rng : numpy.random.Generator
+        Source of randomness.
+    noise_std : float, default 0.2
+        Standard deviation of the Gaussian noise (> 0); the noise precision is
+        ``beta = 1 / noise_std**2``.
+    gap : (float, float) or None, default (0.35, 0.65)
+        An interval inside [0, 1] with no inputs; ``None`` for none.
+
+    Returns
+    -------
+    x, t : ndarray, shape (n,)
+
+    Raises
+    ------
+    ValueError
+        Bad ``n``, ``rng``, ``noise_std`` or ``gap``.
+    """
+    n = _check_count(n)
+    rng = _check_rng(rng)
+    noise_std = _check_precision(noise_std, "noise_std", "the noise standard deviation")
+    lo, hi = (0.0, 0.0) if gap is None else (float(gap[0]), float(gap[1]))
+    if gap is not None and not (0.0 <= lo < hi <= 1.0 and hi - lo < 1.0):
+        raise ValueError(f"gap must be an interval (lo, hi) with 0 <= lo < hi <= 1, not all of [0, 1]; got {gap!r}.")
+    u = rng.uniform(0.0, 1.0 - (hi - lo), size=n)
+    x = np.where(u < lo, u, u + (hi - lo))
+    t = np.sin(2 * np.pi * x) + noise_std * rng.standard_normal(n)
+    return x, t
+
+
+def gaussian_features(x, centers, width: float, bias: bool = True) -> np.ndarray:
+    """A design matrix of Gaussian bumps exp(-(x - c_j)^2 / (2 width^2)), plus a bias column.
+
+    Local basis functions (Bishop 2006, eq. 3.4): away from the data every bump is
+    unconstrained, so a Bayesian model's error bars grow there.
+
+    Parameters
+    ----------
+    x : array_like, shape (N,)
+        Scalar inputs.
+    centers : array_like, shape (K,)
+        Centres c_j of the bumps.
+    width : float
+        Common width (> 0).
+    bias : bool, default True
+        Prepend a column of ones.
+
+    Returns
+    -------
+    ndarray, shape (N, K + bias)
+
+    Raises
+    ------
+    ValueError
+        Non-1-D or non-finite ``x`` or ``centers``, empty ``centers``, non-positive ``width``.
+    """
+    x = np.asarray(x, dtype=float)
+    centers = np.asarray(centers, dtype=float)
+    for name, v in (("x", x), ("centers", centers)):
+        if v.ndim != 1 or not np.all(np.isfinite(v)):
+            raise ValueError(f"{name} must be a 1-D array of finite numbers, got shape {v.shape}.")
+    if centers.size == 0:
+        raise ValueError("centers is empty; give at least one centre, e.g. np.linspace(0, 1, 9).")
+    width = _check_precision(width, "width", "the width of the Gaussian bumps")
+    Phi = np.exp(-0.5 * ((x[:, None] - centers[None, :]) / width) ** 2)
+    return np.column_stack([np.ones_like(x), Phi]) if bias else Phi
 
 
 def least_squares(Phi, t) -> tuple[np.ndarray, float]:

@@ -14,6 +14,8 @@ from course_lib.regression import (
     logistic_log_likelihood,
     logistic_predictive,
     polynomial_features,
+    gaussian_features,
+    sinusoidal_data,
 )
 
 
@@ -327,3 +329,48 @@ def test_logistic_bad_input(two_clouds):
         logistic_predictive(X, np.ones((2, 2)), probs=[0.2, 0.3])
     with pytest.raises(ValueError, match=r"X must have shape \(M, 2\)"):
         logistic_predictive(np.ones(3), np.ones((2, 2)))
+
+
+# -- toy data and Gaussian features -------------------------------------------------------
+def test_sinusoidal_data_respects_gap_and_noise():
+    x, t = sinusoidal_data(20_000, np.random.default_rng(0), noise_std=0.1, gap=(0.3, 0.6))
+    assert x.min() >= 0 and x.max() <= 1 and not np.any((x > 0.3) & (x < 0.6))
+    assert np.std(t - np.sin(2 * np.pi * x)) == pytest.approx(0.1, rel=0.03)
+    x5, _ = sinusoidal_data(5, np.random.default_rng(3))
+    x8, _ = sinusoidal_data(8, np.random.default_rng(3))
+    assert sinusoidal_data(4, np.random.default_rng(3), gap=None)[0].shape == (4,)
+    assert x5.shape == (5,) and x8.shape == (8,)
+
+
+def test_gaussian_features_shape_and_values():
+    Phi = gaussian_features(np.array([0.0, 0.5]), centers=[0.0, 0.5, 1.0], width=0.5)
+    assert Phi.shape == (2, 4)
+    np.testing.assert_allclose(Phi[:, 0], 1.0)
+    assert Phi[0, 1] == pytest.approx(1.0) and Phi[0, 2] == pytest.approx(np.exp(-0.5))
+    assert gaussian_features(np.zeros(3), [0.0], 1.0, bias=False).shape == (3, 1)
+
+
+def test_error_bars_grow_in_the_gap():
+    x, t = sinusoidal_data(25, np.random.default_rng(0))
+    centers = np.linspace(0, 1, 9)
+    model = BayesianLinearRegression(2.0, 25.0).fit(gaussian_features(x, centers, 0.1), t)
+    _, std = model.predict(gaussian_features(np.array([0.15, 0.5, 0.85]), centers, 0.1), return_std=True)
+    assert std[1] > 1.5 * max(std[0], std[2])
+
+
+def test_toy_data_and_features_bad_input():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="n must be a positive integer"):
+        sinusoidal_data(0, rng)
+    with pytest.raises(ValueError, match="noise_std .* must be a positive finite number"):
+        sinusoidal_data(5, rng, noise_std=0.0)
+    with pytest.raises(ValueError, match=r"gap must be an interval \(lo, hi\)"):
+        sinusoidal_data(5, rng, gap=(0.7, 0.2))
+    with pytest.raises(ValueError, match="rng must be a numpy.random.Generator"):
+        sinusoidal_data(5, 0)
+    with pytest.raises(ValueError, match="width .* must be a positive finite number"):
+        gaussian_features([0.1], [0.0], width=-1.0)
+    with pytest.raises(ValueError, match="centers is empty"):
+        gaussian_features([0.1], [], width=1.0)
+    with pytest.raises(ValueError, match="x must be a 1-D array of finite numbers"):
+        gaussian_features(np.ones((2, 2)), [0.0], width=1.0)
