@@ -73,3 +73,183 @@ def test_molchanov_rejects_non_numeric_and_integer_tensors():
         kl.neg_kl_molchanov(torch.tensor([1, 2]))
     with pytest.raises(ValueError, match="k2 must be a finite number"):
         kl.neg_kl_molchanov(0.0, k2=float("nan"))
+
+
+# ---------------------------------------------------------------------------------------
+# The reference
+# ---------------------------------------------------------------------------------------
+
+def _series_reference(log_alpha: float) -> float:
+    """Exact -KL from the noncentral chi-square series (independent of the quadrature).
+
+    (eps + mu)^2 is noncentral chi-square with 1 degree of freedom and noncentrality mu^2, a
+    Poisson(mu^2/2) mixture of chi-square(1 + 2j); E log chi2_k = log 2 + digamma(k/2).
+    """
+    from scipy import special, stats
+
+    m = 0.5 * np.exp(-log_alpha)  # mu^2 / 2
+    j = np.arange(int(m + 40 * np.sqrt(m) + 60))
+    e_log_x2 = np.log(2) + np.sum(stats.poisson.pmf(j, m) * special.digamma(j + 0.5))
+    return -0.5 * e_log_x2 - kl.C_INF
+
+
+@pytest.mark.parametrize("log_alpha", [-8.0, -3.0, -1.0, 0.0, 0.7, 2.0, 5.0, 10.0])
+def test_reference_matches_exact_series(log_alpha):
+    assert float(kl.neg_kl(log_alpha)) == pytest.approx(_series_reference(log_alpha), abs=1e-9)
+
+
+def test_reference_limits():
+    # alpha -> infinity: -KL -> 0 (the normalisation); alpha -> 0: 1/2 log alpha - C_INF + alpha/2
+    assert abs(float(kl.neg_kl(20.0))) < 1e-8
+    for la in (-20.0, -15.0):
+        assert float(kl.neg_kl(la)) == pytest.approx(0.5 * la - kl.C_INF + 0.5 * np.exp(la), abs=1e-9)
+    assert kl.C_INF == pytest.approx(0.6351814227307391, abs=1e-15)
+
+
+def test_reference_is_vectorized_monotone_and_keeps_shape():
+    la = np.linspace(-20, 20, 81).reshape(9, 9)
+    out = kl.neg_kl(la)
+    assert out.shape == (9, 9)
+    assert np.all(np.diff(out.ravel()) > 0)  # -KL increases with alpha
+    assert np.all(out < 0)
+    np.testing.assert_array_equal(kl.neg_kl(torch.tensor(la)), out)
+
+
+def test_mc_agrees_with_reference_within_its_error():
+    la = np.array([-6.0, -2.0, 0.0, 2.0, 6.0])
+    est = kl.neg_kl_mc(la, n_samples=200_000, seed=1)
+    z = (est.mean - kl.neg_kl(la)) / est.std_error
+    assert np.all(np.abs(z) < 4.0), z
+    assert est.n_samples == 200_000 and est.mean.shape == la.shape
+
+
+def test_mc_error_shrinks_like_one_over_sqrt_n():
+    small = kl.neg_kl_mc(0.0, n_samples=1_000, seed=0).std_error
+    large = kl.neg_kl_mc(0.0, n_samples=100_000, seed=0).std_error
+    assert float(small / large) == pytest.approx(10.0, rel=0.15)
+
+
+def test_mc_is_reproducible_with_seed():
+    a = kl.neg_kl_mc([0.0, 1.0], n_samples=500, seed=3)
+    b = kl.neg_kl_mc([0.0, 1.0], n_samples=500, seed=3)
+    c = kl.neg_kl_mc([0.0, 1.0], n_samples=500, seed=4)
+    np.testing.assert_array_equal(a.mean, b.mean)
+    assert not np.array_equal(a.mean, c.mean)
+
+
+# ---------------------------------------------------------------------------------------
+# theta-independence
+# ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("log_alpha", [-8.0, -1.0, 0.0, 3.0, 8.0])
+def test_kl_does_not_depend_on_theta(log_alpha):
+    theta = np.array([-1e6, -3.0, 1e-8, 1e-3, 0.5, 1.0, 1e3, 1e8])
+    direct = kl.neg_kl_w_space(theta, log_alpha)
+    assert np.ptp(direct) < 1e-10
+    # and it equals the alpha-only reference up to the prior's constant 1/2 log(2 pi e) + C_INF
+    expected = kl.neg_kl(log_alpha) + 0.5 * np.log(2 * np.pi * np.e) + kl.C_INF
+    np.testing.assert_allclose(direct, expected, atol=1e-10)
+
+
+def test_w_space_broadcasts():
+    out = kl.neg_kl_w_space(np.array([[1.0], [100.0]]), np.array([-1.0, 0.0, 1.0]))
+    assert out.shape == (2, 3)
+    np.testing.assert_allclose(out[0], out[1], atol=1e-10)
+
+
+# ---------------------------------------------------------------------------------------
+# The approximations and the fits
+# ---------------------------------------------------------------------------------------
+
+def test_paper_procedure_fit_reproduces_published_constants():
+    fit = kl.fit_molchanov()
+    assert not fit.tied and fit.C == pytest.approx(-kl.C_INF)
+    rel = np.abs(fit.relative_difference())
+    assert np.all(rel < 0.005), rel  # the issue's bar: within 0.5 %
+    assert np.all(rel < 0.002), rel  # what the procedure actually achieves: within 0.2 %
+    assert fit.max_abs_error < 0.0095
+    np.testing.assert_allclose(fit(fit.log_alpha) - fit.reference, fit.residual, atol=1e-12)
+
+
+def test_tied_fit_moves_constants_and_lowers_error():
+    tied = kl.fit_molchanov(tied=True)
+    assert tied.tied and tied.C == pytest.approx(-tied.k1)
+    rel = tied.relative_difference()
+    assert 0.012 < abs(rel[2]) < 0.022  # k3 moves by about 1.7 %
+    assert np.max(np.abs(rel)) == pytest.approx(abs(rel[2]))
+    sse_pub, max_pub = kl.molchanov_errors(kl.K1, kl.K2, kl.K3, tied=True)
+    assert max_pub == pytest.approx(0.0094, abs=0.0002)
+    assert tied.sse < 0.7 * sse_pub  # about 40 % lower under the same form
+    assert tied.max_abs_error < max_pub
+
+
+def test_fit_with_mc_reference_is_close_to_quadrature_fit():
+    mc = kl.fit_molchanov(n_grid=201, n_samples=20_000, seed=0)
+    quad = kl.fit_molchanov(n_grid=201)
+    np.testing.assert_allclose(mc.constants, quad.constants, rtol=0.05)
+
+
+def test_molchanov_default_is_close_to_reference():
+    la = np.linspace(-10, 10, 201)
+    assert np.max(np.abs(kl.neg_kl_molchanov(la) - kl.neg_kl(la))) < 0.0095
+
+
+def test_kingma_cubic_good_below_one_and_diverges_beyond():
+    la = np.log((np.arange(1, 1001) - 0.5) / 1000)
+    err = kl.neg_kl_kingma(la) - kl.neg_kl(la)
+    assert np.max(np.abs(err)) < 0.035  # largest at alpha -> 0: C_KINGMA vs -C_INF
+    assert abs(float(kl.neg_kl_kingma(np.log(10.0)) - kl.neg_kl(np.log(10.0)))) > 100
+    assert kl.kingma_constant() == pytest.approx(kl.C_KINGMA, abs=1e-5)
+
+
+def test_kingma_torch_gradients():
+    la = torch.tensor([-3.0, -1.0, 0.0], dtype=torch.float64, requires_grad=True)
+    kl.neg_kl_kingma(la).sum().backward()
+    a = torch.exp(la.detach())
+    expected = 0.5 + a * (kl.C1 + 2 * kl.C2 * a + 3 * kl.C3 * a**2)
+    torch.testing.assert_close(la.grad, expected)
+
+
+# ---------------------------------------------------------------------------------------
+# Bad input
+# ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("func", [kl.neg_kl, kl.neg_kl_kingma, lambda x: kl.neg_kl_mc(x, 10)])
+def test_all_functions_reject_nan_inf_and_empty(func):
+    with pytest.raises(ValueError, match="NaN or inf"):
+        func(np.array([0.0, np.nan]))
+    with pytest.raises(ValueError, match="NaN or inf"):
+        func([np.inf])
+    with pytest.raises(ValueError, match="empty"):
+        func([])
+
+
+def test_w_space_bad_input():
+    with pytest.raises(ValueError, match="theta must be non-zero"):
+        kl.neg_kl_w_space(0.0, 0.0)
+    with pytest.raises(ValueError, match="theta contains NaN or inf"):
+        kl.neg_kl_w_space(np.nan, 0.0)
+    with pytest.raises(ValueError, match="do not broadcast"):
+        kl.neg_kl_w_space(np.ones(2), np.zeros(3))
+
+
+def test_mc_bad_arguments():
+    with pytest.raises(ValueError, match="n_samples must be at least 2"):
+        kl.neg_kl_mc(0.0, n_samples=1)
+    with pytest.raises(TypeError, match="n_samples must be an integer"):
+        kl.neg_kl_mc(0.0, n_samples=10.5)
+    with pytest.raises(ValueError, match="seed must be at least 0"):
+        kl.neg_kl_mc(0.0, seed=-1)
+
+
+def test_fit_bad_arguments():
+    with pytest.raises(ValueError, match="fit range is empty"):
+        kl.fit_molchanov(log_alpha_min=3.0, log_alpha_max=-3.0)
+    with pytest.raises(ValueError, match="log_alpha_max must be a finite number"):
+        kl.fit_molchanov(log_alpha_max=np.inf)
+    with pytest.raises(ValueError, match="n_grid must be at least 4"):
+        kl.fit_molchanov(n_grid=3)
+    with pytest.raises(TypeError, match="tied must be True or False"):
+        kl.fit_molchanov(tied="yes")
+    with pytest.raises(ValueError, match="constant must be a finite number"):
+        kl.neg_kl_kingma(0.0, constant=np.nan)
