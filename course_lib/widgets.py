@@ -55,3 +55,145 @@ def conditioning_view(table: Table, roles: Mapping[str, str], observed_values: M
     if absent:
         raise ValueError(f"observed variable(s) {absent} need an observed value.")
     return table.query(targets, {n: observed_values[n] for n in observed})
+
+
+# ---------------------------------------------------------------------------------------
+# Chapter 2 — prior, likelihood and posterior of a coin
+# ---------------------------------------------------------------------------------------
+import numpy as np  # noqa: E402
+
+from course_lib.inference import BetaBernoulli  # noqa: E402
+from course_lib.regression import (  # noqa: E402
+    BayesianLinearRegression,
+    gaussian_features,
+    least_squares,
+    sinusoidal_data,
+)
+
+
+def coin_view(a: float = 2.0, b: float = 2.0, heads: int = 3, tails: int = 0, n_grid: int = 400) -> dict:
+    """Prior Beta(a, b), likelihood and posterior of a coin after ``heads`` and ``tails``.
+
+    The default (a Beta(2, 2) prior, three heads in three tosses) shows the point of
+    chapter 2: the MLE says "always heads" (theta_ML = 1), the posterior does not.
+
+    Parameters
+    ----------
+    a, b : float, default 2.0
+        Prior pseudo-counts (> 0).
+    heads, tails : int
+        Observed counts (>= 0).
+    n_grid : int, default 400
+        Number of theta values (cell midpoints of [0, 1], so densities stay finite).
+
+    Returns
+    -------
+    dict
+        ``theta`` (grid), ``prior``, ``likelihood`` and ``posterior`` (densities on the
+        grid; the likelihood is normalized over theta so it shares the axis), ``mle``
+        (None without data), ``map`` (None when not unique), ``mean`` and
+        ``interval`` (the central 95 % credible interval) of the posterior.
+
+    Raises
+    ------
+    ValueError
+        Non-positive ``a``/``b``, negative counts, ``n_grid < 2``.
+    """
+    if isinstance(n_grid, bool) or not isinstance(n_grid, (int, np.integer)) or n_grid < 2:
+        raise ValueError(f"n_grid must be an integer >= 2, got {n_grid!r}.")
+    prior = BetaBernoulli(a, b)
+    post = prior.update_counts(heads, tails)
+    theta = (np.arange(n_grid) + 0.5) / n_grid
+    # p(X | theta) = theta^k (1 - theta)^(n - k), normalized over theta: Beta(k + 1, n - k + 1)
+    likelihood = BetaBernoulli(heads + 1, tails + 1).pdf(theta)
+    try:
+        theta_map = post.map
+    except ValueError:
+        theta_map = None
+    return {
+        "theta": theta,
+        "prior": prior.pdf(theta),
+        "likelihood": likelihood,
+        "posterior": post.pdf(theta),
+        "mle": heads / (heads + tails) if heads + tails > 0 else None,
+        "map": theta_map,
+        "mean": post.mean,
+        "interval": post.credible_interval(0.95),
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# Chapter 3 — Bayesian linear regression as data arrive
+# ---------------------------------------------------------------------------------------
+
+#: Largest number of training points the chapter-3 widget offers.
+REGRESSION_MAX_POINTS = 50
+
+
+def regression_view(
+    n_points: int = 8,
+    alpha: float = 2.0,
+    beta: float = 25.0,
+    n_basis: int = 9,
+    width: float = 0.1,
+    n_samples: int = 5,
+    seed: int = 0,
+    n_grid: int = 201,
+) -> dict:
+    """Bayesian linear regression on the first ``n_points`` of a fixed sine data set.
+
+    Data: :func:`course_lib.regression.sinusoidal_data` (noise 0.2, no inputs in
+    (0.35, 0.65)); features: a bias and ``n_basis`` Gaussian bumps on [0, 1].  Adding
+    points with the same ``seed`` keeps the earlier ones.  The default (8 points, prior
+    precision 2) shows the chapter's point: the ML fit interpolates wildly; the Bayesian
+    error bars widen in the gap.
+
+    Parameters
+    ----------
+    n_points : int, default 8
+        Training points used, 1 .. :data:`REGRESSION_MAX_POINTS`.
+    alpha, beta : float
+        Prior precision and noise precision (> 0).
+    n_basis : int, default 9
+        Number of Gaussian bumps (>= 1).
+    width : float, default 0.1
+        Width of the bumps (> 0).
+    n_samples : int, default 5
+        Functions drawn from the posterior (>= 1).
+    seed : int, default 0
+        Seed of the data set and of the posterior samples.
+    n_grid : int, default 201
+        Number of test inputs on [0, 1].
+
+    Returns
+    -------
+    dict
+        ``x``, ``t`` (training data); ``x_grid``; ``truth`` = sin(2 pi x_grid); ``mean``
+        and ``std`` of the predictive; ``ml`` (the least-squares fit on the grid);
+        ``samples`` (n_samples, n_grid) posterior functions; ``log_evidence``.
+
+    Raises
+    ------
+    ValueError
+        ``n_points`` outside 1 .. REGRESSION_MAX_POINTS, or invalid model settings.
+    """
+    if isinstance(n_points, bool) or not isinstance(n_points, (int, np.integer)) or not (
+        1 <= n_points <= REGRESSION_MAX_POINTS
+    ):
+        raise ValueError(f"n_points must be an integer from 1 to {REGRESSION_MAX_POINTS}, got {n_points!r}.")
+    if isinstance(n_basis, bool) or not isinstance(n_basis, (int, np.integer)) or n_basis < 1:
+        raise ValueError(f"n_basis must be a positive integer, got {n_basis!r}.")
+    x_all, t_all = sinusoidal_data(REGRESSION_MAX_POINTS, np.random.default_rng(seed))
+    x, t = x_all[:n_points], t_all[:n_points]
+    centers = np.linspace(0.0, 1.0, n_basis)
+    x_grid = np.linspace(0.0, 1.0, n_grid)
+    Phi, Phi_grid = gaussian_features(x, centers, width), gaussian_features(x_grid, centers, width)
+    model = BayesianLinearRegression(alpha, beta).fit(Phi, t)
+    mean, std = model.predict(Phi_grid, return_std=True)
+    w_ml, _ = least_squares(Phi, t)
+    samples = model.sample_weights(n_samples, np.random.default_rng(seed)) @ Phi_grid.T
+    return {
+        "x": x, "t": t, "x_grid": x_grid, "truth": np.sin(2 * np.pi * x_grid),
+        "mean": mean, "std": std, "ml": Phi_grid @ w_ml, "samples": samples,
+        "log_evidence": model.log_evidence(),
+    }

@@ -43,3 +43,73 @@ def test_conditioning_view_rejects_unknown_role(rain_table):
 def test_conditioning_view_needs_every_role(rain_table):
     with pytest.raises(ValueError, match=r"missing for \['grass'\]"):
         conditioning_view(rain_table, {"rain": "target", "sprinkler": "target"}, {})
+
+
+# ---- chapter 2: the coin ------------------------------------------------------------------
+from course_lib.inference import BetaBernoulli  # noqa: E402
+from course_lib.widgets import REGRESSION_MAX_POINTS, coin_view, regression_view  # noqa: E402
+
+
+def test_coin_view_default_shows_mle_overconfidence():
+    v = coin_view()
+    assert v["mle"] == 1.0 and v["map"] == pytest.approx(0.8) and v["mean"] == pytest.approx(5 / 7)
+    dt = v["theta"][1] - v["theta"][0]
+    for key in ("prior", "likelihood", "posterior"):
+        assert v[key].sum() * dt == pytest.approx(1.0, abs=1e-3)  # all three are densities in theta
+    # posterior = likelihood x prior / evidence, on the grid
+    unnorm = v["likelihood"] * v["prior"]
+    np.testing.assert_allclose(v["posterior"], unnorm / (unnorm.sum() * dt), rtol=1e-3)
+    lo, hi = v["interval"]
+    assert lo < v["map"] < hi < 1.0
+
+
+def test_coin_view_without_data_and_flat_posterior():
+    v = coin_view(a=1.0, b=1.0, heads=0, tails=0)
+    assert v["mle"] is None and v["map"] is None  # flat: no unique MAP
+    np.testing.assert_allclose(v["posterior"], 1.0)
+    assert coin_view(a=1.0, b=1.0, heads=2, tails=6)["map"] == pytest.approx(0.25)  # flat prior: MAP = MLE
+
+
+def test_coin_view_matches_conjugate_update():
+    v = coin_view(a=3.0, b=1.5, heads=4, tails=7)
+    post = BetaBernoulli(3.0, 1.5).update_counts(4, 7)
+    np.testing.assert_allclose(v["posterior"], post.pdf(v["theta"]))
+    assert v["mle"] == pytest.approx(4 / 11)
+
+
+def test_coin_view_bad_input():
+    with pytest.raises(ValueError, match="a .* must be positive"):
+        coin_view(a=0.0)
+    with pytest.raises(ValueError, match="heads must be a non-negative integer count"):
+        coin_view(heads=-1)
+    with pytest.raises(ValueError, match="n_grid must be an integer >= 2"):
+        coin_view(n_grid=1)
+
+
+# ---- chapter 3: Bayesian linear regression ------------------------------------------------
+def test_regression_view_default_shows_the_gap_and_ml_overfitting():
+    v = regression_view()
+    assert v["x"].shape == (8,) and v["samples"].shape == (5, v["x_grid"].size)
+    gap = (v["x_grid"] > 0.4) & (v["x_grid"] < 0.6)
+    assert v["std"][gap].min() > 2 * v["std"][~gap].min()  # unsure where there is no data
+    assert np.abs(v["ml"]).max() > 5.0  # 10 parameters, 8 points: the ML fit interpolates wildly
+    assert np.all(np.abs(v["mean"]) < 1.5)
+    assert np.isfinite(v["log_evidence"])
+
+
+def test_regression_view_more_points_keep_the_old_ones_and_shrink_error_bars():
+    few, many = regression_view(n_points=5), regression_view(n_points=REGRESSION_MAX_POINTS)
+    np.testing.assert_array_equal(many["x"][:5], few["x"])
+    assert many["std"].mean() < few["std"].mean()
+    assert np.all(many["std"] >= 1 / np.sqrt(25.0))  # never below the noise level
+
+
+def test_regression_view_bad_input():
+    with pytest.raises(ValueError, match="n_points must be an integer from 1 to 50"):
+        regression_view(n_points=0)
+    with pytest.raises(ValueError, match="n_points must be an integer from 1 to 50"):
+        regression_view(n_points=51)
+    with pytest.raises(ValueError, match="alpha .* must be a positive finite number"):
+        regression_view(alpha=-1.0)
+    with pytest.raises(ValueError, match="n_basis must be a positive integer"):
+        regression_view(n_basis=0)
