@@ -1,0 +1,273 @@
+"""Gaussian and variational dropout with a shared alpha (Kingma, Salimans & Welling 2015; chapter 6).
+
+A :class:`GaussianDropoutLinear` layer has the posterior q(W) = prod N(w_ij | theta_ij,
+alpha theta_ij^2) with one alpha per layer (``alpha_shape="layer"``) or one per input unit
+(``alpha_shape="unit"``).  It is sampled with the local reparameterization trick: the
+pre-activation b = x W^T is Gaussian with mean x theta^T and variance (x^2)(alpha theta^2)^T.
+
+* ``learn_alpha=False`` is Gaussian dropout with a hand-set rate, alpha = p / (1 - p);
+* ``learn_alpha=True`` is variational dropout: log alpha is a parameter trained on the ELBO,
+  whose KL term is Kingma et al.'s cubic (:func:`course_lib.kl.neg_kl_kingma`) with alpha
+  clipped at 1, the range the cubic is valid in.
+
+:class:`DropoutMLP` stacks such layers and :func:`train_elbo` fits it on the (per-example) ELBO.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from course_lib.kl import neg_kl_kingma
+
+#: log alpha is clipped to at most this value (alpha <= 1) where the cubic KL is valid.
+MAX_LOG_ALPHA = 0.0
+
+ALPHA_SHAPES = ("layer", "unit")
+
+
+def alpha_from_rate(p: float) -> float:
+    """Gaussian-dropout alpha with the same noise variance as Bernoulli dropout of rate p.
+
+    Parameters
+    ----------
+    p : float
+        Drop probability, 0 <= p < 1.
+
+    Returns
+    -------
+    float
+        alpha = p / (1 - p).
+
+    Raises
+    ------
+    ValueError
+        If p is not in [0, 1).
+    """
+    if not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
+        raise ValueError(f"the dropout rate p must be in [0, 1), got {p!r}; alpha = p/(1-p) is infinite at 1.")
+    return p / (1.0 - p)
+
+
+class GaussianDropoutLinear(nn.Module):
+    """A linear layer with Gaussian multiplicative weight noise, alpha fixed or learned.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+        Sizes of the layer.
+    alpha : float, default 0.25
+        The initial (``learn_alpha=True``) or fixed (``learn_alpha=False``) alpha; 0 means
+        no noise (only allowed when alpha is fixed).  Must be <= 1.
+    learn_alpha : bool, default False
+        Train log alpha on the ELBO (variational dropout).
+    alpha_shape : {"layer", "unit"}, default "layer"
+        One alpha for the whole layer or one per input unit.
+
+    Raises
+    ------
+    ValueError
+        Non-positive sizes, alpha outside [0, 1] (or 0 with ``learn_alpha``), an unknown
+        ``alpha_shape``.
+    """
+
+    def __init__(self, in_features: int, out_features: int, alpha: float = 0.25,
+                 learn_alpha: bool = False, alpha_shape: str = "layer") -> None:
+        super().__init__()
+        for name, v in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}.")
+        if alpha_shape not in ALPHA_SHAPES:
+            raise ValueError(f"alpha_shape must be one of {ALPHA_SHAPES}, got {alpha_shape!r}.")
+        if not isinstance(alpha, (int, float)) or not 0.0 <= alpha <= 1.0:
+            raise ValueError(
+                f"alpha must be in [0, 1] (the cubic KL is valid only there), got {alpha!r}; "
+                "for a dropout rate p use alpha_from_rate(p) = p/(1-p), e.g. p = 0.5 -> alpha = 1."
+            )
+        if learn_alpha and alpha == 0.0:
+            raise ValueError("a learned alpha needs a positive starting value (log alpha = -inf at 0); "
+                             "start from e.g. alpha=0.1.")
+        self.in_features, self.out_features = in_features, out_features
+        self.learn_alpha, self.alpha_shape = bool(learn_alpha), alpha_shape
+        self.theta = nn.Parameter(torch.empty(out_features, in_features))
+        self.bias = nn.Parameter(torch.zeros(out_features))
+        nn.init.kaiming_uniform_(self.theta, a=math.sqrt(5))
+        n_alpha = 1 if alpha_shape == "layer" else in_features
+        init = math.log(alpha) if alpha > 0 else -math.inf
+        log_alpha = torch.full((n_alpha,), init)
+        if learn_alpha:
+            self.log_alpha = nn.Parameter(log_alpha)
+        else:
+            self.register_buffer("log_alpha", log_alpha)
+
+    def clipped_log_alpha(self) -> torch.Tensor:
+        """log alpha clipped to at most :data:`MAX_LOG_ALPHA` (alpha <= 1)."""
+        return self.log_alpha.clamp(max=MAX_LOG_ALPHA)
+
+    def alpha(self) -> torch.Tensor:
+        """The (clipped) alpha, one value per layer or per input unit."""
+        return self.clipped_log_alpha().exp().detach()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """A sample of the pre-activation in training mode, its mean in eval mode."""
+        mean = nn.functional.linear(x, self.theta, self.bias)
+        if not self.training or not torch.isfinite(self.log_alpha).any():
+            return mean
+        alpha = self.clipped_log_alpha().exp()  # (1,) or (in,)
+        var = nn.functional.linear(x * x * alpha, self.theta * self.theta)
+        return mean + torch.sqrt(var + 1e-8) * torch.randn_like(mean)
+
+    def kl(self) -> torch.Tensor:
+        """KL(q || log-uniform) of the layer's weights: sum over weights of -neg_kl_kingma.
+
+        Zero for a fixed alpha (it is a constant of the optimisation then).
+        """
+        if not self.learn_alpha:
+            return torch.zeros(())
+        per_alpha = -neg_kl_kingma(self.clipped_log_alpha())
+        weights_per_alpha = self.out_features * (self.in_features if self.alpha_shape == "layer" else 1)
+        return weights_per_alpha * per_alpha.sum()
+
+
+class DropoutMLP(nn.Module):
+    """A ReLU multilayer perceptron of :class:`GaussianDropoutLinear` layers.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer widths, input first, e.g. ``(784, 300, 100, 10)``.
+    alpha : float or sequence of float, default 0.25
+        alpha of every layer, or one per layer.
+    learn_alpha : bool, default False
+    alpha_shape : {"layer", "unit"}, default "layer"
+
+    Raises
+    ------
+    ValueError
+        Fewer than two sizes, or as many alphas as layers not given.
+    """
+
+    def __init__(self, sizes: Sequence[int], alpha: float | Sequence[float] = 0.25,
+                 learn_alpha: bool = False, alpha_shape: str = "layer") -> None:
+        super().__init__()
+        sizes = list(sizes)
+        if len(sizes) < 2:
+            raise ValueError(f"sizes needs at least an input and an output width, got {sizes}.")
+        n_layers = len(sizes) - 1
+        alphas = [alpha] * n_layers if isinstance(alpha, (int, float)) else list(alpha)
+        if len(alphas) != n_layers:
+            raise ValueError(f"give one alpha or {n_layers} (one per layer), got {len(alphas)}.")
+        self.layers = nn.ModuleList(
+            GaussianDropoutLinear(i, o, a, learn_alpha, alpha_shape)
+            for i, o, a in zip(sizes[:-1], sizes[1:], alphas)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits for inputs of shape (N, sizes[0]) (images are flattened)."""
+        x = x.flatten(1)
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i < len(self.layers) - 1:
+                x = torch.relu(x)
+        return x
+
+    def kl(self) -> torch.Tensor:
+        """Total KL of all layers."""
+        return sum((layer.kl() for layer in self.layers), torch.zeros(()))
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What :func:`train_elbo` returns.
+
+    Attributes
+    ----------
+    test_error : float
+        Error rate of the mean network on the test set.
+    train_nll : float
+        Final average negative log-likelihood on the training data (one noisy pass).
+    kl_per_example : float
+        KL / N at the end.
+    alphas : list of torch.Tensor
+        The (clipped) alpha of each layer.
+    history : list of tuple
+        (epoch, average loss) per epoch.
+    """
+
+    test_error: float
+    train_nll: float
+    kl_per_example: float
+    alphas: list
+    history: list
+
+
+def train_elbo(model: DropoutMLP, x: torch.Tensor, y: torch.Tensor, x_test: torch.Tensor,
+               y_test: torch.Tensor, epochs: int = 10, batch_size: int = 100, lr: float = 1e-3,
+               lr_log_alpha: float = 0.05, seed: int = 0) -> TrainResult:
+    """Maximise the ELBO per example, E_q log p(y | x, W) - KL / N, with Adam.
+
+    Parameters
+    ----------
+    model : DropoutMLP
+    x, y : torch.Tensor
+        Training inputs and integer labels (N examples).
+    x_test, y_test : torch.Tensor
+        Test data for the error of the mean network.
+    epochs, batch_size : int
+    lr : float
+        Adam step size of theta and the biases.
+    lr_log_alpha : float, default 0.05
+        Adam step size of the learned log alphas (Adam moves each parameter by about its step
+        size per update, so log alpha needs a larger one to travel a few units).
+    seed : int
+        Seeds the batch order and the noise.
+
+    Returns
+    -------
+    TrainResult
+
+    Raises
+    ------
+    ValueError
+        Mismatched lengths or non-positive epochs / batch size.
+    """
+    if len(x) != len(y) or len(x_test) != len(y_test):
+        raise ValueError(f"inputs and labels differ in length: {len(x)} vs {len(y)}, "
+                         f"test {len(x_test)} vs {len(y_test)}.")
+    if epochs < 1 or batch_size < 1 or lr <= 0 or lr_log_alpha <= 0:
+        raise ValueError(f"epochs, batch_size and the step sizes must be positive, got epochs={epochs}, "
+                         f"batch_size={batch_size}, lr={lr}, lr_log_alpha={lr_log_alpha}.")
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    log_alphas = [p for name, p in model.named_parameters() if name.endswith("log_alpha")]
+    others = [p for name, p in model.named_parameters() if not name.endswith("log_alpha")]
+    groups = [{"params": others, "lr": lr}]
+    if log_alphas:
+        groups.append({"params": log_alphas, "lr": lr_log_alpha})
+    opt = torch.optim.Adam(groups)
+    n = len(x)
+    history = []
+    for epoch in range(epochs):
+        model.train()
+        order = torch.randperm(n, generator=gen)
+        total = 0.0
+        for start in range(0, n, batch_size):
+            idx = order[start:start + batch_size]
+            nll = nn.functional.cross_entropy(model(x[idx]), y[idx])
+            loss = nll + model.kl() / n
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        history.append((epoch + 1, total / n))
+    model.eval()
+    with torch.no_grad():
+        test_error = float((model(x_test).argmax(1) != y_test).float().mean())
+        model.train()
+        train_nll = float(nn.functional.cross_entropy(model(x), y))
+        model.eval()
+        kl_n = float(model.kl()) / n
+    return TrainResult(test_error, train_nll, kl_n, [layer.alpha() for layer in model.layers], history)
