@@ -197,3 +197,104 @@ def regression_view(
         "mean": mean, "std": std, "ml": Phi_grid @ w_ml, "samples": samples,
         "log_evidence": model.log_evidence(),
     }
+
+
+# ---------------------------------------------------------------------------------------
+# Chapter 4 — the ELBO, the KL and the log evidence as q moves
+# ---------------------------------------------------------------------------------------
+import torch  # noqa: E402
+
+from course_lib import vi  # noqa: E402
+
+#: The true slope of the chapter-4 widget's one-weight regression t = w x + noise.
+ELBO_TRUE_W = 0.8
+
+
+def elbo_data(n_points: int = 20, beta: float = 4.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The fixed data set of the chapter-4 widget: t = 0.8 x + N(0, 1/β), x uniform on [−1, 1].
+
+    Returns
+    -------
+    Phi : ndarray, shape (n_points, 1)
+        The one-column design matrix (the inputs x).
+    t : ndarray, shape (n_points,)
+    """
+    if isinstance(n_points, bool) or not isinstance(n_points, (int, np.integer)) or n_points < 1:
+        raise ValueError(f"n_points must be a positive integer, got {n_points!r}.")
+    if not (isinstance(beta, (int, float, np.number)) and np.isfinite(beta) and beta > 0):
+        raise ValueError(f"beta (the noise precision) must be a positive finite number, got {beta!r}.")
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1.0, 1.0, n_points)
+    t = ELBO_TRUE_W * x + rng.standard_normal(n_points) / np.sqrt(beta)
+    return x[:, None], t
+
+
+def elbo_view(
+    mu: float = 0.2,
+    sigma: float = 0.4,
+    alpha: float = 1.0,
+    beta: float = 4.0,
+    n_points: int = 20,
+    seed: int = 0,
+    n_grid: int = 401,
+) -> dict:
+    """log p(T|X) = ELBO + KL(q ‖ posterior) for q(w) = N(μ, σ²) on a one-weight regression.
+
+    The model is Bayesian linear regression (chapter 3) with one weight, prior N(0, 1/α),
+    noise precision β, on :func:`elbo_data`. The exact ELBO comes from
+    :func:`course_lib.vi.linear_gaussian_elbo`, the exact posterior and evidence from
+    :class:`course_lib.regression.BayesianLinearRegression`. The default q (too far left,
+    too wide) leaves a visible gap; at μ = posterior mean, σ = posterior std the KL is 0
+    and the ELBO touches the evidence.
+
+    Parameters
+    ----------
+    mu : float, default 0.2
+        Mean of q.
+    sigma : float, default 0.4
+        Standard deviation of q (> 0).
+    alpha, beta : float
+        Prior and noise precisions (> 0).
+    n_points : int, default 20
+    seed : int, default 0
+        Seed of the data set.
+    n_grid : int, default 401
+        Points of the weight grid for the densities.
+
+    Returns
+    -------
+    dict
+        ``elbo``, ``kl`` (KL(q ‖ posterior)), ``log_evidence`` (floats, with
+        ``elbo + kl == log_evidence``); ``data_term`` (E_q log p(T|X,w)) and ``kl_prior``
+        (KL(q ‖ p(w))), whose difference is the ELBO; ``post_mean``, ``post_std``;
+        ``w`` (grid), ``q`` and ``posterior`` (densities on the grid).
+
+    Raises
+    ------
+    ValueError
+        If ``sigma`` is not positive, a precision is not positive, or ``n_grid`` < 3.
+    """
+    if isinstance(n_grid, bool) or not isinstance(n_grid, (int, np.integer)) or n_grid < 3:
+        raise ValueError(f"n_grid must be an integer >= 3, got {n_grid!r}.")
+    q = vi.MeanFieldGaussian([float(mu)], sigma)
+    Phi, t = elbo_data(n_points, beta, seed)
+    blr = BayesianLinearRegression(alpha, beta).fit(Phi, t)
+    with torch.no_grad():
+        Phi_t, t_t = torch.from_numpy(Phi), torch.from_numpy(t)
+        data_term = vi.linear_gaussian_elbo(q, Phi_t, t_t, alpha, beta, kl_weight=0).item()
+        kl_prior = vi.kl_divergence(q, *vi.isotropic_prior(1, alpha)).item()
+        kl_post = vi.gaussian_kl(q.mu, q.covariance(), blr.mean, blr.cov).item()
+    post_mean, post_std = float(blr.mean[0]), float(np.sqrt(blr.cov[0, 0]))
+    lo = min(post_mean - 5 * post_std, mu - 4 * sigma)
+    hi = max(post_mean + 5 * post_std, mu + 4 * sigma)
+    w = np.linspace(lo, hi, n_grid)
+
+    def normal_pdf(m, s):
+        return np.exp(-0.5 * ((w - m) / s) ** 2) / (s * np.sqrt(2 * np.pi))
+
+    return {
+        "elbo": data_term - kl_prior, "kl": kl_post, "log_evidence": blr.log_evidence(),
+        "data_term": data_term, "kl_prior": kl_prior,
+        "post_mean": post_mean, "post_std": post_std,
+        "w": w, "q": normal_pdf(float(mu), float(sigma)), "posterior": normal_pdf(post_mean, post_std),
+    }

@@ -113,3 +113,45 @@ def test_regression_view_bad_input():
         regression_view(alpha=-1.0)
     with pytest.raises(ValueError, match="n_basis must be a positive integer"):
         regression_view(n_basis=0)
+
+
+# --- Chapter 4: the ELBO view ---------------------------------------------------------------
+from course_lib.widgets import elbo_data, elbo_view  # noqa: E402
+
+
+def test_elbo_view_decomposes_the_log_evidence():
+    v = elbo_view()
+    assert np.isclose(v["elbo"] + v["kl"], v["log_evidence"], atol=1e-9)
+    assert np.isclose(v["data_term"] - v["kl_prior"], v["elbo"])
+    assert v["kl"] > 1.0  # the default q leaves a visible gap
+    dw = v["w"][1] - v["w"][0]
+    assert np.isclose(v["q"].sum() * dw, 1.0, atol=1e-3)
+    assert np.isclose(v["posterior"].sum() * dw, 1.0, atol=1e-3)
+
+
+def test_elbo_view_touches_the_evidence_at_the_posterior():
+    v = elbo_view()
+    at = elbo_view(mu=v["post_mean"], sigma=v["post_std"])
+    assert abs(at["kl"]) < 1e-10 and np.isclose(at["elbo"], at["log_evidence"], atol=1e-9)
+    # and every other q is below it
+    for mu, sigma in [(v["post_mean"] + 0.1, v["post_std"]), (v["post_mean"], 2 * v["post_std"])]:
+        assert elbo_view(mu=mu, sigma=sigma)["elbo"] < at["elbo"]
+
+
+def test_elbo_data_is_fixed_by_the_seed():
+    Phi, t = elbo_data()
+    Phi2, t2 = elbo_data()
+    assert Phi.shape == (20, 1) and np.array_equal(t, t2)
+
+
+def test_elbo_view_bad_input():
+    with pytest.raises(ValueError, match="sigma must be positive"):
+        elbo_view(sigma=0.0)
+    with pytest.raises(ValueError, match="beta .* must be a positive finite number"):
+        elbo_view(beta=-1.0)
+    with pytest.raises(ValueError, match="alpha .* must be a positive"):
+        elbo_view(alpha=0.0)
+    with pytest.raises(ValueError, match="n_grid must be an integer >= 3"):
+        elbo_view(n_grid=2)
+    with pytest.raises(ValueError, match="n_points must be a positive integer"):
+        elbo_data(n_points=0)
