@@ -1,0 +1,100 @@
+"""How sparse is a network?  Per-layer pruned fractions and the compression ratio.
+
+The accounting is the paper's (Molchanov et al., 2017, Table 1): only **weight tensors**
+count -- the ``theta`` of a sparse variational dropout layer, the ``weight`` of an
+``nn.Linear`` / ``nn.Conv2d``.  Biases are not counted (they are few and never pruned), and
+neither is ``log_sigma2`` (it is needed only during training; the pruned net stores
+``theta`` alone).
+
+* A sparse layer's weight is *kept* when ``log_alpha < threshold`` (its eval-mode mask).
+* A dense layer's weight is kept when it is non-zero.
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from course_lib.layers import SVDO_LAYERS
+
+
+def _weight_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"expected a torch.nn.Module, got {type(model).__name__}.")
+    layers = [(n, m) for n, m in model.named_modules()
+              if isinstance(m, (*SVDO_LAYERS, nn.Linear, nn.Conv2d))]
+    if not layers:
+        raise ValueError(
+            f"{type(model).__name__} has no Linear/Conv2d or sparse VD layer, so it has no weights "
+            "to count; pass a model such as course_lib.models.LeNet5."
+        )
+    return layers
+
+
+def weight_counts(model: nn.Module) -> dict[str, tuple[int, int]]:
+    """(kept, total) weights of every weight layer, by module name, in forward order.
+
+    Parameters
+    ----------
+    model : nn.Module
+        A network made of :mod:`course_lib.layers` sparse layers and/or ``nn.Linear`` /
+        ``nn.Conv2d``.
+
+    Returns
+    -------
+    dict
+        ``{name: (kept, total)}``; biases and ``log_sigma2`` are not counted.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not an ``nn.Module``.
+    ValueError
+        If it has no weight layer.
+    """
+    out = {}
+    for name, m in _weight_layers(model):
+        if isinstance(m, SVDO_LAYERS):
+            kept = int(m.mask().sum())
+            total = m.theta.numel()
+        else:
+            kept = int((m.weight != 0).sum())
+            total = m.weight.numel()
+        out[name] = (kept, total)
+    return out
+
+
+def layer_sparsity(model: nn.Module) -> dict[str, float]:
+    """Fraction of pruned weights per layer (0 = dense, 0.99 = 99 % of the weights removed).
+
+    Parameters
+    ----------
+    model : nn.Module
+
+    Returns
+    -------
+    dict
+        ``{name: pruned fraction}`` in forward order, e.g. ``{"fc1": 0.989, ...}``.
+
+    Examples
+    --------
+    >>> from course_lib.models import LeNet300100
+    >>> layer_sparsity(LeNet300100(sparse=False))  # a dense net has no zero weights
+    {'fc1': 0.0, 'fc2': 0.0, 'fc3': 0.0}
+    """
+    return {name: 1.0 - kept / total for name, (kept, total) in weight_counts(model).items()}
+
+
+def compression(model: nn.Module) -> float:
+    """Compression ratio = number of weights / number of non-zero (kept) weights.
+
+    Weight tensors only: biases and ``log_sigma2`` are excluded, which is the accounting of
+    the paper's Table 1 (e.g. 68x for LeNet-300-100, 280x for LeNet-5-Caffe).
+
+    Returns
+    -------
+    float
+        >= 1; ``inf`` if every weight was pruned.
+    """
+    counts = weight_counts(model).values()
+    kept = sum(k for k, _ in counts)
+    total = sum(t for _, t in counts)
+    return float("inf") if kept == 0 else total / kept
