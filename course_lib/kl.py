@@ -9,7 +9,8 @@ The module fixes C so that -KL -> 0 as alpha -> infinity (C = -(gamma + ln 2)/2,
 :data:`C_INF`) and offers
 
 * :func:`neg_kl` -- the reference, by adaptive quadrature (error below 1e-9 on
-  log alpha in [-20, 20]); :func:`neg_kl_mc` -- the same by Monte Carlo, with standard errors;
+  log alpha in [-20, 20]); :func:`neg_kl_series` -- an exact series to check it;
+  :func:`neg_kl_mc` -- the same by Monte Carlo, with standard errors;
 * :func:`neg_kl_w_space` -- -KL computed directly over w for given theta and alpha, to
   check numerically that it does not depend on theta;
 * :func:`neg_kl_molchanov` -- the sigmoid + softplus approximation of Molchanov et al. (2017),
@@ -221,6 +222,47 @@ def neg_kl(log_alpha) -> np.ndarray:
     uniq, inverse = np.unique(x, return_inverse=True)
     values = np.array([_neg_kl_scalar(float(v)) for v in uniq])
     return values[inverse].reshape(x.shape)
+
+
+def neg_kl_series(log_alpha) -> np.ndarray:
+    """-KL(alpha) from an exact series, independent of the quadrature (for checking it).
+
+    (eps + mu)^2 with mu = alpha^(-1/2) is noncentral chi-square with one degree of freedom and
+    noncentrality mu^2: a Poisson(mu^2 / 2) mixture of chi-square(1 + 2j) variables, whose log
+    has mean log 2 + digamma(1/2 + j).  Hence
+    ``-KL = -1/2 (log 2 + sum_j Pois(j; mu^2/2) digamma(1/2 + j)) - C_INF``.
+
+    Parameters
+    ----------
+    log_alpha : float or array_like
+        Log of alpha; at least -12 (below that the series needs millions of terms; use
+        :func:`neg_kl`).
+
+    Returns
+    -------
+    numpy.ndarray
+        -KL, same shape as ``log_alpha``.
+
+    Raises
+    ------
+    ValueError
+        Empty or non-finite input, or values below -12.
+    """
+    from scipy import special, stats
+
+    x = _check_numpy(log_alpha)
+    if np.any(x < -12.0):
+        raise ValueError(
+            f"neg_kl_series needs log_alpha >= -12 (got min {x.min():.3g}): the series has about "
+            "exp(-log_alpha)/2 terms there; use neg_kl for smaller alpha."
+        )
+    out = np.empty(x.size)
+    for i, la in enumerate(x.reshape(-1)):
+        m = 0.5 * math.exp(-la)
+        j = np.arange(int(m + 40.0 * math.sqrt(m) + 60.0))
+        e_log_x2 = math.log(2.0) + float(np.sum(stats.poisson.pmf(j, m) * special.digamma(j + 0.5)))
+        out[i] = -0.5 * e_log_x2 - C_INF
+    return out.reshape(x.shape)
 
 
 @dataclass(frozen=True)

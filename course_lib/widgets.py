@@ -298,3 +298,84 @@ def elbo_view(
         "post_mean": post_mean, "post_std": post_std,
         "w": w, "q": normal_pdf(float(mu), float(sigma)), "posterior": normal_pdf(post_mean, post_std),
     }
+
+
+# ---------------------------------------------------------------------------------------
+# Chapter 7 — refitting Molchanov et al.'s KL approximation
+# ---------------------------------------------------------------------------------------
+
+from course_lib import kl as _kl  # noqa: E402
+
+
+def kl_fit_view(
+    log_alpha_min: float = -10.0,
+    log_alpha_max: float = 10.0,
+    n_grid: int = 2001,
+    n_samples: int = 0,
+    tied: bool = False,
+    seed: int = 0,
+    eval_min: float = -15.0,
+    eval_max: float = 15.0,
+    n_eval: int = 301,
+) -> dict:
+    """Refit k1, k2, k3 with a chosen fit range, grid and reference, and measure the error.
+
+    The defaults are the paper's procedure (chapter 7): 2001 points on log alpha in [-10, 10],
+    the quadrature reference and C fixed at -(gamma + ln 2)/2.
+
+    Parameters
+    ----------
+    log_alpha_min, log_alpha_max : float, default -10, 10
+        The fit range.
+    n_grid : int, default 2001
+        Grid points in the fit range (at least 4).
+    n_samples : int, default 0
+        0 fits the quadrature reference; a positive number fits a Monte Carlo reference with
+        that many samples (at least 2).
+    tied : bool, default False
+        Tie C = -k1 during the fit.
+    seed : int, default 0
+        Seed of the Monte Carlo reference.
+    eval_min, eval_max, n_eval
+        The wider grid on which the error against the quadrature reference is reported.
+
+    Returns
+    -------
+    dict
+        ``fit`` (:class:`course_lib.kl.MolchanovFit`), ``k`` (k1, k2, k3), ``relative_difference``
+        (fractions vs the published constants), ``log_alpha`` and ``error`` (fit minus the
+        quadrature reference on the evaluation grid), ``error_published`` (the published
+        constants with C = -k1, same grid), ``max_error_in_range`` and ``max_error_outside``
+        (max abs error on the evaluation grid inside / outside the fit range; NaN if none).
+
+    Raises
+    ------
+    ValueError
+        A bad fit range or grid (from :func:`course_lib.kl.fit_molchanov`), a negative or
+        single-sample ``n_samples``, or an empty evaluation range.
+    """
+    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 0 or n_samples == 1:
+        raise ValueError(
+            f"n_samples must be 0 (use the quadrature) or an integer >= 2, got {n_samples!r}."
+        )
+    if not (np.isfinite(eval_min) and np.isfinite(eval_max) and eval_min < eval_max) or n_eval < 2:
+        raise ValueError(
+            f"the evaluation grid needs finite eval_min < eval_max and n_eval >= 2, got "
+            f"[{eval_min}, {eval_max}] with {n_eval} points."
+        )
+    fit = _kl.fit_molchanov(log_alpha_min, log_alpha_max, n_grid, tied=tied,
+                            n_samples=int(n_samples) or None, seed=seed)
+    grid = np.linspace(float(eval_min), float(eval_max), int(n_eval))
+    reference = _kl.neg_kl(grid)
+    error = fit(grid) - reference
+    inside = (grid >= log_alpha_min) & (grid <= log_alpha_max)
+    return {
+        "fit": fit,
+        "k": fit.constants,
+        "relative_difference": fit.relative_difference(),
+        "log_alpha": grid,
+        "error": error,
+        "error_published": _kl.neg_kl_molchanov(grid) - reference,
+        "max_error_in_range": float(np.max(np.abs(error[inside]))) if inside.any() else float("nan"),
+        "max_error_outside": float(np.max(np.abs(error[~inside]))) if (~inside).any() else float("nan"),
+    }

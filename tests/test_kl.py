@@ -79,23 +79,17 @@ def test_molchanov_rejects_non_numeric_and_integer_tensors():
 # The reference
 # ---------------------------------------------------------------------------------------
 
-def _series_reference(log_alpha: float) -> float:
-    """Exact -KL from the noncentral chi-square series (independent of the quadrature).
-
-    (eps + mu)^2 is noncentral chi-square with 1 degree of freedom and noncentrality mu^2, a
-    Poisson(mu^2/2) mixture of chi-square(1 + 2j); E log chi2_k = log 2 + digamma(k/2).
-    """
-    from scipy import special, stats
-
-    m = 0.5 * np.exp(-log_alpha)  # mu^2 / 2
-    j = np.arange(int(m + 40 * np.sqrt(m) + 60))
-    e_log_x2 = np.log(2) + np.sum(stats.poisson.pmf(j, m) * special.digamma(j + 0.5))
-    return -0.5 * e_log_x2 - kl.C_INF
-
-
 @pytest.mark.parametrize("log_alpha", [-8.0, -3.0, -1.0, 0.0, 0.7, 2.0, 5.0, 10.0])
 def test_reference_matches_exact_series(log_alpha):
-    assert float(kl.neg_kl(log_alpha)) == pytest.approx(_series_reference(log_alpha), abs=1e-9)
+    assert float(kl.neg_kl(log_alpha)) == pytest.approx(float(kl.neg_kl_series(log_alpha)), abs=1e-9)
+
+
+def test_series_matches_known_values_and_rejects_tiny_alpha():
+    # alpha -> infinity: the series starts at E log chi2_1 = log 2 + digamma(1/2) = -2 C_INF, so -KL -> 0
+    assert abs(float(kl.neg_kl_series(25.0))) < 1e-10
+    assert kl.neg_kl_series([[0.0, 1.0]]).shape == (1, 2)
+    with pytest.raises(ValueError, match="log_alpha >= -12.*use neg_kl"):
+        kl.neg_kl_series(-13.0)
 
 
 def test_reference_limits():

@@ -155,3 +155,38 @@ def test_elbo_view_bad_input():
         elbo_view(n_grid=2)
     with pytest.raises(ValueError, match="n_points must be a positive integer"):
         elbo_data(n_points=0)
+
+
+# ---- chapter 7: refitting the KL approximation ----------------------------------------
+
+from course_lib import kl as _kl  # noqa: E402
+from course_lib.widgets import kl_fit_view  # noqa: E402
+
+
+def test_kl_fit_view_default_is_the_paper_procedure():
+    v = kl_fit_view()
+    assert np.all(np.abs(v["relative_difference"]) < 0.002)
+    assert v["k"] == pytest.approx(_kl.fit_molchanov().constants)
+    assert v["max_error_in_range"] < 0.0095
+    # outside [-10, 10] the form stays accurate: both asymptotes are built in
+    assert v["max_error_outside"] < 0.01
+    assert v["error"].shape == v["log_alpha"].shape == v["error_published"].shape == (301,)
+
+
+def test_kl_fit_view_narrow_range_and_mc_reference():
+    narrow = kl_fit_view(log_alpha_min=-2.0, log_alpha_max=2.0, n_grid=41)
+    assert narrow["max_error_in_range"] < narrow["max_error_outside"]
+    mc = kl_fit_view(n_grid=101, n_samples=5000, seed=1)
+    assert np.all(np.abs(mc["relative_difference"]) < 0.1)
+    assert mc["fit"].reference.shape == (101,)
+
+
+def test_kl_fit_view_bad_input():
+    with pytest.raises(ValueError, match="n_samples must be 0"):
+        kl_fit_view(n_samples=1)
+    with pytest.raises(ValueError, match="n_samples must be 0"):
+        kl_fit_view(n_samples=-5)
+    with pytest.raises(ValueError, match="fit range is empty"):
+        kl_fit_view(log_alpha_min=1.0, log_alpha_max=0.0)
+    with pytest.raises(ValueError, match="evaluation grid"):
+        kl_fit_view(eval_min=5.0, eval_max=-5.0)
