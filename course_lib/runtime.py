@@ -42,6 +42,11 @@ class Setup:
     def __repr__(self) -> str:
         return f"Setup(seed={self.seed}, device={self.device})"
 
+    def _ipython_display_(self) -> None:
+        # ``setup`` has already printed this line; do not echo it a second time
+        # when ``course_lib.setup(...)`` is the last expression of a notebook cell.
+        pass
+
 
 def seed_everything(seed: int) -> None:
     """Seed Python's ``random``, NumPy's global generator and torch (all devices).

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
+
 from course_lib.probability import Table
 
 # ---------------------------------------------------------------------------------------
@@ -55,6 +57,55 @@ def conditioning_view(table: Table, roles: Mapping[str, str], observed_values: M
     if absent:
         raise ValueError(f"observed variable(s) {absent} need an observed value.")
     return table.query(targets, {n: observed_values[n] for n in observed})
+
+
+def conditioning_widget(table: Table, defaults: Mapping[str, tuple[str, object]]):
+    """Interactive :func:`conditioning_view`: a role and a value per variable, and a bar plot.
+
+    Parameters
+    ----------
+    table : Table
+        A joint distribution.
+    defaults : mapping of str to (role, value)
+        The initial role and observed value of every variable (the static book shows this state).
+
+    Returns
+    -------
+    ipywidgets.VBox
+        The controls above the plot of p(targets | observed).
+    """
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    def show(**kwargs):
+        roles = {n: kwargs[f"{n}_role"] for n in table.names}
+        values = {n: kwargs[f"{n}_value"] for n in table.names}
+        try:
+            result = conditioning_view(table, roles, values)
+        except ValueError as err:
+            print(f"Cannot compute: {err}")
+            return
+        observed = ", ".join(f"{n}={values[n]}" for n in table.names if roles[n] == "observed")
+        label = f"p({', '.join(result.names)}" + (f" | {observed})" if observed else ")")
+        bars = [", ".join(str(result.states[n][i]) for n, i in zip(result.names, idx))
+                for idx in np.ndindex(result.probs.shape)]
+        fig, ax = plt.subplots(figsize=(6.4, 2.4))
+        ax.bar(bars, result.probs.ravel(), color="#1f77b4")
+        ax.set_ylim(0, 1)
+        ax.set_ylabel(label)
+        plt.show()
+
+    controls = {}
+    for name in table.names:
+        role, value = defaults[name]
+        controls[f"{name}_role"] = widgets.Dropdown(options=ROLES, value=role, description=name)
+        controls[f"{name}_value"] = widgets.Dropdown(
+            options=table.states[name], value=value, description="value"
+        )
+    grid = widgets.GridBox(
+        list(controls.values()), layout=widgets.Layout(grid_template_columns="repeat(2, 280px)")
+    )
+    return widgets.VBox([grid, widgets.interactive_output(show, controls)])
 
 
 # ---------------------------------------------------------------------------------------

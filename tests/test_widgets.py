@@ -190,3 +190,16 @@ def test_kl_fit_view_bad_input():
         kl_fit_view(log_alpha_min=1.0, log_alpha_max=0.0)
     with pytest.raises(ValueError, match="evaluation grid"):
         kl_fit_view(eval_min=5.0, eval_max=-5.0)
+
+
+def test_conditioning_widget_builds_controls_for_every_variable():
+    import ipywidgets as widgets
+
+    from course_lib.widgets import conditioning_widget
+
+    t = Table([[0.1, 0.2], [0.3, 0.4]], ["a", "b"], states={"a": ["lo", "hi"], "b": ["no", "yes"]})
+    ui = conditioning_widget(t, {"a": ("target", "lo"), "b": ("observed", "yes")})
+    grid, out = ui.children
+    dropdowns = [c for c in grid.children if isinstance(c, widgets.Dropdown)]
+    assert [d.value for d in dropdowns] == ["target", "lo", "observed", "yes"]
+    assert isinstance(out, widgets.Output)
