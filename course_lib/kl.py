@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Union
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from scipy import integrate, optimize
 
@@ -52,7 +53,7 @@ C_KINGMA = -0.66959
 _HALF_WIDTH = 14.0
 
 
-def _check_numpy(log_alpha, name: str = "log_alpha") -> np.ndarray:
+def _check_numpy(log_alpha: npt.ArrayLike, name: str = "log_alpha") -> np.ndarray:
     """Convert to a float array and reject empty, NaN or infinite input."""
     try:
         x = np.asarray(log_alpha, dtype=float)
@@ -180,7 +181,7 @@ def _neg_kl_scalar(log_alpha: float) -> float:
     return -value - C_INF
 
 
-def neg_kl(log_alpha) -> np.ndarray:
+def neg_kl(log_alpha: npt.ArrayLike | torch.Tensor) -> np.ndarray:
     """The reference -KL(N(theta, alpha theta^2) || log-uniform), by quadrature.
 
     .. math::
@@ -224,7 +225,7 @@ def neg_kl(log_alpha) -> np.ndarray:
     return values[inverse].reshape(x.shape)
 
 
-def neg_kl_series(log_alpha) -> np.ndarray:
+def neg_kl_series(log_alpha: npt.ArrayLike) -> np.ndarray:
     """-KL(alpha) from an exact series, independent of the quadrature (for checking it).
 
     (eps + mu)^2 with mu = alpha^(-1/2) is noncentral chi-square with one degree of freedom and
@@ -284,7 +285,7 @@ class MCEstimate:
     n_samples: int
 
 
-def neg_kl_mc(log_alpha, n_samples: int = 10_000, seed: int = 0) -> MCEstimate:
+def neg_kl_mc(log_alpha: npt.ArrayLike, n_samples: int = 10_000, seed: int = 0) -> MCEstimate:
     """-KL(alpha) by Monte Carlo: the average of ``-log|eps_i + alpha^(-1/2)| - C_INF``.
 
     The same samples eps_1..eps_n ~ N(0, 1) are used for every alpha (common random numbers),
@@ -325,7 +326,7 @@ def neg_kl_mc(log_alpha, n_samples: int = 10_000, seed: int = 0) -> MCEstimate:
     return MCEstimate(means.reshape(x.shape), errors.reshape(x.shape), n)
 
 
-def neg_kl_w_space(theta, log_alpha) -> np.ndarray:
+def neg_kl_w_space(theta: npt.ArrayLike, log_alpha: npt.ArrayLike) -> np.ndarray:
     """-KL(N(theta, alpha theta^2) || p), p(w) = 1/|w| unnormalised, computed over w itself.
 
     Evaluates the definition ``H[q] + E_q log p(w) = 1/2 log(2 pi e alpha theta^2) - E_q log|w|``
@@ -504,7 +505,7 @@ def molchanov_errors(
         The constants (e.g. the published :data:`K1`, :data:`K2`, :data:`K3`).
     tied : bool, default True
         Use C = -k1 (True, the published formula) or C = -C_INF (False).
-    log_alpha_min, log_alpha_max, n_grid
+    log_alpha_min, log_alpha_max, n_grid : float, float, int
         The grid, as in :func:`fit_molchanov`.
 
     Returns
