@@ -338,6 +338,14 @@ def kl_divergence(q: GaussianFamily, mu_p, cov_p) -> Tensor:
     """KL(q ‖ N(μ_p, Σ_p)) for a variational family ``q`` (differentiable in q's parameters)."""
     if not isinstance(q, GaussianFamily):
         raise TypeError(f"q must be a MeanFieldGaussian or FullRankGaussian, got {type(q).__name__}.")
+    cov_p = torch.as_tensor(cov_p, dtype=q.mu.dtype)
+    mu_p = torch.as_tensor(mu_p, dtype=q.mu.dtype)
+    if (isinstance(q, MeanFieldGaussian) and cov_p.shape == (q.dim, q.dim) and mu_p.shape == (q.dim,)
+            and torch.equal(cov_p, torch.diag(torch.diagonal(cov_p))) and torch.all(torch.diagonal(cov_p) > 0)):
+        # both diagonal: the KL is a sum of D one-dimensional KLs (no factorization needed)
+        var_p = torch.diagonal(cov_p)
+        return 0.5 * ((q.sigma**2 + (q.mu - mu_p) ** 2) / var_p - 1.0 + torch.log(var_p)
+                      - 2.0 * q.log_sigma).sum()
     return gaussian_kl(q.mu, q.covariance(), mu_p, cov_p)
 
 
@@ -578,7 +586,7 @@ def score_function_grad(q: GaussianFamily, f: Callable[[Tensor], Tensor], n_samp
 # fitting
 # ---------------------------------------------------------------------------------------
 def fit(q: nn.Module, objective: Callable[[], Tensor], n_steps: int = 500, lr: float = 0.05,
-        params: Sequence[nn.Parameter] | None = None) -> np.ndarray:
+        lr_final: float | None = None, params: Sequence[nn.Parameter] | None = None) -> np.ndarray:
     """Maximize ``objective()`` over q's parameters with Adam; return the objective per step.
 
     Parameters
@@ -590,7 +598,11 @@ def fit(q: nn.Module, objective: Callable[[], Tensor], n_steps: int = 500, lr: f
         so a stochastic objective gives stochastic gradient ascent.
     n_steps : int, default 500
     lr : float, default 0.05
-        Adam's learning rate.
+        Adam's learning rate (at the first step).
+    lr_final : float, optional
+        If given, the learning rate decays geometrically from ``lr`` to ``lr_final`` over the
+        ``n_steps`` steps — the decaying step sizes under which stochastic gradient ascent on
+        a noisy ELBO settles at the optimum instead of jittering around it.
     params : sequence of Parameter, optional
         Optimize only these.
 
@@ -602,13 +614,17 @@ def fit(q: nn.Module, objective: Callable[[], Tensor], n_steps: int = 500, lr: f
     Raises
     ------
     ValueError
-        If ``n_steps`` < 1 or ``lr`` ≤ 0.
+        If ``n_steps`` < 1, or ``lr`` or ``lr_final`` ≤ 0.
     FloatingPointError
         If the objective becomes NaN or infinite (the message suggests a smaller ``lr``).
     """
     n_steps = _check_positive_int(n_steps, "n_steps", "the number of optimization steps")
     lr = _check_positive_float(lr, "lr", "Adam's learning rate")
     opt = torch.optim.Adam(list(params) if params is not None else list(q.parameters()), lr=lr)
+    decay = 1.0
+    if lr_final is not None:
+        lr_final = _check_positive_float(lr_final, "lr_final", "the learning rate at the last step")
+        decay = (lr_final / lr) ** (1.0 / max(n_steps - 1, 1))
     history = np.empty(n_steps)
     for step in range(n_steps):
         opt.zero_grad()
@@ -621,4 +637,7 @@ def fit(q: nn.Module, objective: Callable[[], Tensor], n_steps: int = 500, lr: f
         (-value).backward()
         opt.step()
         history[step] = value.item()
+        if decay != 1.0:
+            for group in opt.param_groups:
+                group["lr"] *= decay
     return history

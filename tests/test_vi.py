@@ -298,3 +298,10 @@ def test_estimators_check_f_shape():
         vi.score_function_grad(q, lambda W: W, 3)
     with pytest.raises(ValueError, match="value must be a scalar"):
         vi.flat_grad(q, q.mu * 2)
+
+
+def test_mean_field_kl_fast_path_matches_the_general_formula():
+    q = vi.MeanFieldGaussian([0.3, -1.0, 2.0], [0.5, 1.5, 0.2])
+    for mu_p, cov_p in [vi.isotropic_prior(3, 2.0), (torch.tensor([1.0, 0.0, -1.0]), torch.diag(torch.tensor([0.5, 2.0, 1.0])))]:
+        general = vi.gaussian_kl(q.mu, q.covariance(), mu_p, cov_p)
+        assert torch.allclose(vi.kl_divergence(q, mu_p, cov_p), general, atol=1e-12)
