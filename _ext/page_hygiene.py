@@ -1,0 +1,120 @@
+"""Keep every page free of JavaScript console errors (checked by tests/browser/test_book.py).
+
+Two defects of the Jupyter Book 1.x stack (Sphinx 7.4, sphinx-thebe 0.3.1, pydata-sphinx-theme
+0.17) each put an error in the console of *every* page:
+
+* sphinx-thebe adds its inline configuration script (``const THEBE_JS_URL = ...``) through
+  ``app.add_js_file(None, body=...)``; Sphinx stores it once as ``None`` and once as ``""``,
+  so the page declares the constant twice: ``SyntaxError: Identifier 'THEBE_JS_URL' has
+  already been declared``.  :func:`dedupe_scripts` drops the second copy of any script whose
+  source and body are the same.
+* Without a ``default_mode`` (an ``html_context`` value of the theme) the page starts with ``data-mode=""`` and the theme
+  logs ``Got invalid theme mode: . Resetting to auto.``  We set ``default_mode: auto`` (follow
+  the reader's system setting, which is what the theme falls back to anyway) unless
+  ``sphinx.config.html_context`` in ``_config.yml`` chose one.
+
+And one of the offline set-up (``offline_assets.py``): the ipywidgets HTML manager finds its
+font files relative to the URL require.js gives its AMD module, which by default is the page's
+own folder (``chapters/@jupyter-widgets/html-manager/dist/*.woff2``: 404s on every widget page).
+:func:`add_require_config` configures require.js, just before it loads, to map that module to
+the book's ``_static/html-manager/`` copy.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from sphinx.application import Sphinx
+from sphinx.config import Config
+
+
+def _key(script: Any) -> tuple:
+    filename = getattr(script, "filename", script) or ""
+    attributes = getattr(script, "attributes", {}) or {}
+    return (str(filename), tuple(sorted((k, str(v)) for k, v in attributes.items() if k != "priority")))
+
+
+def dedupe_scripts(scripts: list) -> list:
+    """Return ``scripts`` without repeats, keeping the first of each (same file, same body).
+
+    Parameters
+    ----------
+    scripts : list
+        Sphinx's ``_JavaScript`` entries (or plain file names) in page order.
+    """
+    seen: set[tuple] = set()
+    out = []
+    for script in scripts:
+        key = _key(script)
+        if key not in seen:
+            seen.add(key)
+            out.append(script)
+    return out
+
+
+#: Inline script for pages with widgets, placed right before require.js.
+#: 1. Configures require.js (it reads a global ``require`` object when it loads) so that the
+#:    widget manager's AMD module resolves to the book's own copy; its fonts are found next to it.
+#: 2. The widget manager (written for MathJax 2) typesets widget labels with
+#:    ``MathJax.Hub.Queue(["Typeset", MathJax.Hub, element])`` whenever ``window.MathJax``
+#:    exists; MathJax 3 has no ``Hub``, so depending on which script wins the race the page
+#:    throws ``Cannot read properties of undefined (reading 'Queue')``.  We give every object
+#:    assigned to ``window.MathJax`` a hidden ``Hub.Queue`` that forwards to MathJax 3's
+#:    ``typesetPromise``.
+REQUIRE_CONFIG = """var require = {paths: {"@jupyter-widgets/html-manager/dist":
+  (document.documentElement.dataset.content_root || "./") + "_static/html-manager"}};
+(function () {
+  function addHub(mj) {
+    if (mj && typeof mj === "object" && !("Hub" in mj)) {
+      Object.defineProperty(mj, "Hub", {configurable: true, enumerable: false, value: {
+        Queue: function (job) {
+          var el = Array.isArray(job) ? job[2] : undefined, m = window.MathJax;
+          if (m && m.typesetPromise) { m.typesetPromise(el ? [el] : undefined).catch(function () {}); }
+        }}});
+    }
+    return mj;
+  }
+  var current = addHub(window.MathJax);
+  Object.defineProperty(window, "MathJax", {configurable: true, enumerable: true,
+    get: function () { return current; }, set: function (v) { current = addHub(v); }});
+})();"""
+
+
+def add_require_config(scripts: list, make_script: Any) -> list:
+    """Insert :data:`REQUIRE_CONFIG` right before a local ``require/require.js``, if the page loads one.
+
+    Parameters
+    ----------
+    scripts : list
+        The page's script entries (Sphinx ``_JavaScript`` objects or file names), in page order.
+    make_script : callable
+        ``make_script(priority) -> entry`` builds the inline script entry.
+    """
+    names = [str(getattr(s, "filename", s) or "") for s in scripts]
+    hits = [i for i, n in enumerate(names) if n.endswith("require/require.js") and "://" not in n]
+    if not hits or any(REQUIRE_CONFIG in str(getattr(s, "attributes", {}).get("body", "")) for s in scripts):
+        return scripts
+    i = hits[0]
+    return scripts[:i] + [make_script(getattr(scripts[i], "priority", 500))] + scripts[i:]
+
+
+def _page_context(app: Sphinx, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
+    scripts = context.get("script_files")
+    if scripts:
+        from sphinx.builders.html._assets import _JavaScript
+
+        fixed = add_require_config(dedupe_scripts(list(scripts)),
+                                   lambda priority: _JavaScript("", body=REQUIRE_CONFIG, priority=priority))
+        scripts[:] = fixed  # in place: the builder restores the list after the page
+
+
+def _config_inited(app: Sphinx, config: Config) -> None:
+    context = dict(config.html_context or {})  # pydata-sphinx-theme reads it from html_context
+    context.setdefault("default_mode", "auto")
+    config.html_context = context
+
+
+def setup(app: Sphinx) -> dict:
+    app.connect("config-inited", _config_inited, priority=100)
+    # After every extension that adds page scripts (they use the default priority 500).
+    app.connect("html-page-context", _page_context, priority=999)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
