@@ -5,12 +5,13 @@ alpha theta_ij^2) with one alpha per layer (``alpha_shape="layer"``) or one per 
 (``alpha_shape="unit"``).  It is sampled with the local reparameterization trick: the
 pre-activation b = x W^T is Gaussian with mean x theta^T and variance (x^2)(alpha theta^2)^T.
 
-* ``learn_alpha=False`` is Gaussian dropout with a hand-set rate, alpha = p / (1 - p);
+* ``learn_alpha=False`` is Gaussian dropout with a hand-set rate, alpha = p / (1 - p)
+  (:func:`course_lib.dropout.dropout_alpha`);
 * ``learn_alpha=True`` is variational dropout: log alpha is a parameter trained on the ELBO,
   whose KL term is Kingma et al.'s cubic (:func:`course_lib.kl.neg_kl_kingma`) with alpha
   clipped at 1, the range the cubic is valid in.
 
-:class:`DropoutMLP` stacks such layers and :func:`train_elbo` fits it on the (per-example) ELBO.
+:class:`VariationalDropoutMLP` stacks such layers and :func:`train_elbo` fits it on the (per-example) ELBO.
 """
 from __future__ import annotations
 
@@ -27,29 +28,6 @@ from course_lib.kl import neg_kl_kingma
 MAX_LOG_ALPHA = 0.0
 
 ALPHA_SHAPES = ("layer", "unit")
-
-
-def alpha_from_rate(p: float) -> float:
-    """Gaussian-dropout alpha with the same noise variance as Bernoulli dropout of rate p.
-
-    Parameters
-    ----------
-    p : float
-        Drop probability, 0 <= p < 1.
-
-    Returns
-    -------
-    float
-        alpha = p / (1 - p).
-
-    Raises
-    ------
-    ValueError
-        If p is not in [0, 1).
-    """
-    if not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
-        raise ValueError(f"the dropout rate p must be in [0, 1), got {p!r}; alpha = p/(1-p) is infinite at 1.")
-    return p / (1.0 - p)
 
 
 class GaussianDropoutLinear(nn.Module):
@@ -85,7 +63,7 @@ class GaussianDropoutLinear(nn.Module):
         if not isinstance(alpha, (int, float)) or not 0.0 <= alpha <= 1.0:
             raise ValueError(
                 f"alpha must be in [0, 1] (the cubic KL is valid only there), got {alpha!r}; "
-                "for a dropout rate p use alpha_from_rate(p) = p/(1-p), e.g. p = 0.5 -> alpha = 1."
+                "for a dropout rate p use course_lib.dropout.dropout_alpha(p) = p/(1-p), e.g. p = 0.5 -> alpha = 1."
             )
         if learn_alpha and alpha == 0.0:
             raise ValueError("a learned alpha needs a positive starting value (log alpha = -inf at 0); "
@@ -132,7 +110,7 @@ class GaussianDropoutLinear(nn.Module):
         return weights_per_alpha * per_alpha.sum()
 
 
-class DropoutMLP(nn.Module):
+class VariationalDropoutMLP(nn.Module):
     """A ReLU multilayer perceptron of :class:`GaussianDropoutLinear` layers.
 
     Parameters
@@ -204,14 +182,14 @@ class TrainResult:
     history: list
 
 
-def train_elbo(model: DropoutMLP, x: torch.Tensor, y: torch.Tensor, x_test: torch.Tensor,
+def train_elbo(model: VariationalDropoutMLP, x: torch.Tensor, y: torch.Tensor, x_test: torch.Tensor,
                y_test: torch.Tensor, epochs: int = 10, batch_size: int = 100, lr: float = 1e-3,
                lr_log_alpha: float = 0.05, seed: int = 0) -> TrainResult:
     """Maximise the ELBO per example, E_q log p(y | x, W) - KL / N, with Adam.
 
     Parameters
     ----------
-    model : DropoutMLP
+    model : VariationalDropoutMLP
     x, y : torch.Tensor
         Training inputs and integer labels (N examples).
     x_test, y_test : torch.Tensor

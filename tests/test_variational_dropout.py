@@ -8,16 +8,8 @@ import torch
 
 from course_lib import kl
 from course_lib.variational_dropout import (
-    DropoutMLP, GaussianDropoutLinear, alpha_from_rate, train_elbo,
+    GaussianDropoutLinear, VariationalDropoutMLP, train_elbo,
 )
-
-
-def test_alpha_from_rate():
-    assert alpha_from_rate(0.5) == pytest.approx(1.0)
-    assert alpha_from_rate(0.2) == pytest.approx(0.25)
-    assert alpha_from_rate(0.0) == 0.0
-    with pytest.raises(ValueError, match=r"must be in \[0, 1\)"):
-        alpha_from_rate(1.0)
 
 
 def test_local_reparameterization_moments():
@@ -62,7 +54,7 @@ def test_training_learns_alpha_and_fits_a_toy_problem():
     torch.manual_seed(0)
     x = torch.randn(400, 6)
     y = (x[:, 0] + x[:, 1] > 0).long()
-    model = DropoutMLP((6, 16, 2), alpha=0.1, learn_alpha=True)
+    model = VariationalDropoutMLP((6, 16, 2), alpha=0.1, learn_alpha=True)
     res = train_elbo(model, x, y, x, y, epochs=15, batch_size=50, lr=1e-2)
     assert res.test_error < 0.1
     # the KL pushes alpha up from its start (it decreases with alpha)
@@ -71,14 +63,14 @@ def test_training_learns_alpha_and_fits_a_toy_problem():
 
 
 def test_fixed_alpha_is_not_trained():
-    model = DropoutMLP((6, 4, 2), alpha=[0.25, 1.0])
+    model = VariationalDropoutMLP((6, 4, 2), alpha=[0.25, 1.0])
     names = [n for n, _ in model.named_parameters()]
     assert not any("log_alpha" in n for n in names)
     assert [float(layer.alpha()) for layer in model.layers] == pytest.approx([0.25, 1.0])
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\].*alpha_from_rate"):
+    with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\].*dropout_alpha"):
         GaussianDropoutLinear(3, 2, alpha=2.0)
     with pytest.raises(ValueError, match="positive starting value"):
         GaussianDropoutLinear(3, 2, alpha=0.0, learn_alpha=True)
@@ -87,10 +79,10 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="in_features must be a positive integer"):
         GaussianDropoutLinear(0, 2)
     with pytest.raises(ValueError, match="one per layer"):
-        DropoutMLP((3, 4, 2), alpha=[0.1])
+        VariationalDropoutMLP((3, 4, 2), alpha=[0.1])
     with pytest.raises(ValueError, match="at least an input and an output"):
-        DropoutMLP((3,))
-    model = DropoutMLP((3, 2))
+        VariationalDropoutMLP((3,))
+    model = VariationalDropoutMLP((3, 2))
     x, y = torch.randn(4, 3), torch.zeros(4, dtype=torch.long)
     with pytest.raises(ValueError, match="differ in length"):
         train_elbo(model, x, y[:3], x, y)
