@@ -1,0 +1,254 @@
+"""Tests of course_lib.train: schedules, the training loop, checkpoints, resume and the CLI.
+
+Everything runs on tiny data (a few hundred images, 2-3 epochs) to keep the suite fast.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from course_lib import train as T
+from course_lib.data import MNISTError, ensure_mnist
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _mnist_available() -> bool:
+    try:
+        ensure_mnist(download_missing=False)
+        return True
+    except MNISTError:
+        return False
+
+
+needs_mnist = pytest.mark.skipif(not _mnist_available(), reason="MNIST files not present")
+
+
+@pytest.fixture(scope="module")
+def tiny_data():
+    """MNIST-shaped synthetic data: the label is the brightest quadrant (learnable fast)."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(600, 1, 28, 28, generator=g) * 0.3
+    y = torch.randint(0, 4, (600,), generator=g)
+    for k in range(4):
+        r, c = divmod(k, 2)
+        x[y == k, :, 14 * r:14 * r + 14, 14 * c:14 * c + 14] += 1.0
+    return x[:400], y[:400], x[400:], y[400:]
+
+
+# --- recipes ---------------------------------------------------------------------------
+
+def test_paper_recipe_is_the_papers():
+    r = T.get_recipe("paper", "lenet5")
+    assert (r.epochs, r.batch_size, r.lr, r.log_sigma2_init, r.threshold) == (200, 100, 1e-3, -10.0, 3.0)
+    assert r.beta(0.0) == 0.0 and r.beta(5.0) == 0.0
+    assert r.beta(12.5) == pytest.approx(0.5) and r.beta(20.0) == 1.0 and r.beta(150) == 1.0
+    assert r.lr_at(0) == 1e-3
+    assert r.lr_at(199) == pytest.approx(1e-3 / 200)
+    assert r.lr_at(100) < r.lr_at(99)  # linear decay
+
+
+def test_epochs_override_and_quick_recipes():
+    assert T.get_recipe("quick", "lenet300", epochs=3).epochs == 3
+    for model in ("lenet300", "lenet5"):
+        q = T.get_recipe("quick", model)
+        assert q.name == "quick" and q.epochs < 50 and q.kl_full > q.kl_start
+
+
+def test_batches_cover_every_index_once_and_are_seeded():
+    g = torch.Generator().manual_seed(1)
+    parts = list(T.batches(23, 5, g, torch.device("cpu")))
+    assert [len(p) for p in parts] == [5, 5, 5, 5, 3]
+    assert sorted(torch.cat(parts).tolist()) == list(range(23))
+    again = list(T.batches(23, 5, torch.Generator().manual_seed(1), torch.device("cpu")))
+    assert all(torch.equal(a, b) for a, b in zip(parts, again))
+
+
+@pytest.mark.parametrize("args, exc, match", [
+    (("fast", "lenet5"), ValueError, "unknown recipe 'fast'"),
+    (("quick", "lenet6"), ValueError, "unknown model 'lenet6'"),
+])
+def test_get_recipe_bad_names(args, exc, match):
+    with pytest.raises(exc, match=match):
+        T.get_recipe(*args)
+
+
+def test_get_recipe_bad_epochs():
+    with pytest.raises(ValueError, match="epochs must be a positive integer, got 0"):
+        T.get_recipe("quick", "lenet5", epochs=0)
+
+
+# --- the loop --------------------------------------------------------------------------
+
+def test_train_learns_and_reports(tiny_data, tmp_path):
+    net, m = T.train("lenet300", recipe="quick", epochs=3, data=tiny_data, out=tmp_path,
+                     progress=False, device="cpu")
+    for key in ("model", "recipe", "epochs", "device", "torch_version", "seconds", "test_error",
+                "compression", "layer_sparsity", "history", "commit", "seed"):
+        assert key in m, key
+    assert m["model"] == "lenet300" and m["recipe"] == "quick" and m["epochs"] == 3
+    assert len(m["history"]) == 3 and m["history"][-1]["epoch"] == 3
+    assert m["test_error"] < 0.2  # chance is 0.75 on the 4-class toy data
+    assert m["history"][0]["beta"] == T.get_recipe("quick", "lenet300").beta(1.0)
+    assert m["history"][-1]["beta"] == 1.0 and m["history"][-1]["kl"] > 0
+    on_disk = json.loads((tmp_path / "metrics.json").read_text())
+    assert on_disk["test_error"] == m["test_error"]
+    assert set(on_disk["layer_sparsity"]) == {"fc1", "fc2", "fc3"}
+    assert not net.training
+
+
+def test_dense_baseline_has_no_kl(tiny_data):
+    _, m = T.train("lenet300", sparse=False, epochs=1, data=tiny_data, progress=False)
+    assert m["sparse"] is False and m["history"][0]["kl"] == 0.0 and m["compression"] == 1.0
+
+
+def test_same_seed_same_run(tiny_data):
+    runs = [T.train("lenet300", epochs=1, data=tiny_data, progress=False, seed=3)[1]
+            for _ in range(2)]
+    assert runs[0]["history"][0]["train_ce"] == runs[1]["history"][0]["train_ce"]
+
+
+def test_checkpoint_loads_with_weights_only(tiny_data, tmp_path):
+    T.train("lenet5", epochs=1, data=tiny_data, out=tmp_path, progress=False, limit=100)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert state["epoch"] == 1 and "conv1.theta" in state["model"]
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_resume_after_kill_gives_the_same_final_metrics(tiny_data, tmp_path):
+    kw = dict(model="lenet5", epochs=3, data=tiny_data, progress=False, seed=1)
+    _, full = T.train(out=tmp_path / "full", **kw)
+
+    def kill(epoch, step):
+        if epoch == 1 and step == 2:  # mid-epoch 2, after epoch 1's checkpoint
+            raise _Killed
+
+    with pytest.raises(_Killed):
+        T.train(out=tmp_path / "cut", on_step=kill, **kw)
+    assert torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)["epoch"] == 1
+    net, resumed = T.train(out=tmp_path / "cut", resume=True, **kw)
+    for key in ("test_error", "compression", "layer_sparsity"):
+        assert resumed[key] == full[key], key
+    assert [h["train_ce"] for h in resumed["history"]] == [h["train_ce"] for h in full["history"]]
+
+
+def test_resume_of_a_finished_run_changes_nothing(tiny_data, tmp_path):
+    kw = dict(model="lenet300", epochs=2, data=tiny_data, progress=False, out=tmp_path)
+    _, first = T.train(**kw)
+    _, again = T.train(resume=True, **kw)
+    assert again["test_error"] == first["test_error"] and again["history"] == first["history"]
+
+
+# --- bad input -------------------------------------------------------------------------
+
+def test_existing_checkpoint_without_resume(tiny_data, tmp_path):
+    T.train("lenet300", epochs=1, data=tiny_data, progress=False, out=tmp_path)
+    with pytest.raises(ValueError, match="already exists; pass resume=True"):
+        T.train("lenet300", epochs=1, data=tiny_data, progress=False, out=tmp_path)
+
+
+def test_resume_with_other_settings(tiny_data, tmp_path):
+    T.train("lenet300", epochs=1, data=tiny_data, progress=False, out=tmp_path)
+    with pytest.raises(T.CheckpointError, match=r"other settings.*'epochs': \(1, 2\)"):
+        T.train("lenet300", epochs=2, data=tiny_data, progress=False, out=tmp_path, resume=True)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", b"PK\x03\x04garbage"])
+def test_corrupt_checkpoint(tiny_data, tmp_path, content):
+    (tmp_path / "checkpoint.pt").write_bytes(content)
+    with pytest.raises(T.CheckpointError, match=r"(?s)corrupt or unreadable.*Delete it"):
+        T.train("lenet300", epochs=1, data=tiny_data, progress=False, out=tmp_path, resume=True)
+
+
+def test_foreign_checkpoint(tiny_data, tmp_path):
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "checkpoint.pt")
+    with pytest.raises(T.CheckpointError, match="not a course_lib.train checkpoint"):
+        T.train("lenet300", epochs=1, data=tiny_data, progress=False, out=tmp_path, resume=True)
+
+
+def test_train_bad_arguments(tiny_data):
+    with pytest.raises(ValueError, match="limit must be a positive number"):
+        T.train("lenet300", data=tiny_data, limit=0, progress=False)
+    with pytest.raises(ValueError, match="4-tuple"):
+        T.train("lenet300", data=tiny_data[:2], progress=False)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="sees no CUDA GPU"):
+            T.train("lenet300", data=tiny_data, device="cuda", progress=False)
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--model", "lenet7"], "invalid choice: 'lenet7'"),
+    (["--model", "lenet5", "--recipe", "slow"], "invalid choice: 'slow'"),
+    (["--model", "lenet5", "--epochs", "0"], "expected a positive integer, got 0"),
+    (["--model", "lenet5", "--epochs", "two"], "expected a positive integer, got 'two'"),
+    (["--model", "lenet5", "--device", "tpu"], "not a torch device name"),
+    (["--model", "lenet5", "--threads", "0"], "expected a positive integer, got 0"),
+    ([], "the following arguments are required: --model"),
+])
+def test_cli_bad_flags(argv, match, capsys):
+    with pytest.raises(SystemExit) as info:
+        T.main(argv)
+    assert info.value.code == 2
+    assert match in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
+def test_cli_unavailable_device(capsys):
+    with pytest.raises(SystemExit):
+        T.main(["--model", "lenet5", "--device", "cuda"])
+    assert "sees no CUDA GPU" in capsys.readouterr().err
+
+
+def test_cli_corrupt_checkpoint(tmp_path, capsys):
+    (tmp_path / "checkpoint.pt").write_bytes(b"\x00" * 10)
+    assert T.main(["--model", "lenet300", "--out", str(tmp_path), "--resume", "--quiet"]) == 2
+    assert "corrupt or unreadable" in capsys.readouterr().err
+
+
+# --- the CLI, end to end, with a real kill -9 ------------------------------------------
+
+def _cli(out, *extra):
+    return [sys.executable, "-m", "course_lib.train", "--model", "lenet300", "--epochs", "3",
+            "--limit", "2000", "--device", "cpu", "--threads", "1", "--quiet", "--out", str(out),
+            *extra]
+
+
+@needs_mnist
+def test_cli_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
+    # The uninterrupted reference runs in this process, with the CLI's settings (one thread).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _, full = T.train("lenet300", epochs=3, limit=2000, device="cpu", progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    env = dict(os.environ)
+
+    ckpt = tmp_path / "cut" / "checkpoint.pt"
+    proc = subprocess.Popen(_cli(tmp_path / "cut"), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not ckpt.exists() and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert not (tmp_path / "cut" / "metrics.json").exists()  # it really died mid-run
+    done = subprocess.run(_cli(tmp_path / "cut", "--resume"), env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    resumed = json.loads((tmp_path / "cut" / "metrics.json").read_text())
+    for key in ("test_error", "compression", "layer_sparsity", "epochs"):
+        assert resumed[key] == full[key], key
+    assert [h["train_ce"] for h in resumed["history"]] == [h["train_ce"] for h in full["history"]]
