@@ -57,6 +57,7 @@ $(VENDOR)/.complete: Makefile
 
 build: $(STAMP) vendor
 	$(BIN)/jupyter-book build . -W --keep-going
+	@cat _build/build_report.txt  # site size and slowest page (_ext/build_report.py)
 	@echo "Book: file://$(CURDIR)/_build/html/index.html"
 
 book: $(STAMP) data vendor build

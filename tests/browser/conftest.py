@@ -100,3 +100,27 @@ def screenshot(chromium, server):
         return out
 
     return _shot
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Print the counts of the whole-book browser run (written by test_book.py) after the results."""
+    import json
+
+    summary_file = SCREENSHOTS / "summary.json"
+    started = getattr(config, "_book_session_started", None)
+    if not summary_file.is_file() or started is None or summary_file.stat().st_mtime < started:
+        return
+    s = json.loads(summary_file.read_text(encoding="utf-8"))
+    terminalreporter.write_sep("-", "built book in the browser")
+    terminalreporter.write_line(
+        f"{s['pages']} pages, {s['equations_typeset']} formulas typeset ({s['display_equations']} displayed), "
+        f"{s['widgets_rendered']} widgets rendered, {s['internal_links']} internal links checked, "
+        f"{s['requests']} requests (all local); slowest page {s['slowest_page']} "
+        f"({s['slowest_page_s']:.2f} s to typeset and render); browser run {s['browser_total_s']:.0f} s; "
+        f"screenshots in {SCREENSHOTS}/")
+
+
+def pytest_sessionstart(session):
+    import time
+
+    session.config._book_session_started = time.time()

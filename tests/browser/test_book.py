@@ -102,23 +102,39 @@ def visits(chromium):
                 t0 = time.perf_counter()
                 browser.load(f"{origin}/{page}", timeout=PAGE_TIMEOUT_S)
                 check = browser.evaluate(f"({CHECK_JS})({PAGE_TIMEOUT_S * 1000})", timeout=PAGE_TIMEOUT_S + 10)
-                browser.send("Runtime.evaluate", expression="window.scrollTo(0, 0)")
-                shots = [browser.screenshot(SCREENSHOTS / f"top-{_slug(page)}.png")]
+                ready_s = time.perf_counter() - t0  # navigation to typeset and widgets rendered
+                slug = _slug(page)
+                browser.evaluate("window.scrollTo(0, 0)")
+                shots = [browser.screenshot(SCREENSHOTS / f"top-{slug}.png")]
                 if _is_notebook(page):
-                    browser.send("Runtime.evaluate", expression=(
-                        "document.documentElement.dataset.theme='dark';"
-                        "document.documentElement.dataset.mode='dark';"))
+                    # For review: the first widget in its static state, and the first figure in dark mode.
+                    if _scroll_to(browser, ".widget-subarea"):
+                        shots.append(browser.screenshot(SCREENSHOTS / f"widget-{slug}.png"))
+                    browser.evaluate("document.documentElement.dataset.theme='dark';"
+                                     "document.documentElement.dataset.mode='dark'; window.scrollTo(0, 0)")
                     time.sleep(0.2)
-                    shots.append(browser.screenshot(SCREENSHOTS / f"top-{_slug(page)}-dark.png"))
+                    shots.append(browser.screenshot(SCREENSHOTS / f"top-{slug}-dark.png"))
+                    if _scroll_to(browser, "article figure img"):
+                        shots.append(browser.screenshot(SCREENSHOTS / f"figure-{slug}-dark.png"))
                 browser.drain(0.2)
                 results[page] = {"check": check, "events": browser.events(),
-                                 "seconds": time.perf_counter() - t0, "screenshots": shots}
+                                 "ready_s": ready_s, "screenshots": shots}
     finally:
         httpd.shutdown()
         httpd.server_close()
     results["__origin__"] = {"origin": origin, "total_s": time.perf_counter() - started}
     _write_summary(results)
     return results
+
+
+def _scroll_to(browser: Chromium, selector: str) -> bool:
+    """Scroll the first element matching ``selector`` to the top of the viewport; False if none."""
+    found = browser.evaluate(
+        f"(() => {{ const el = document.querySelector({json.dumps(selector)}); if (!el) return false;"
+        " el.scrollIntoView({block: 'start'}); window.scrollBy(0, -16); return true; })()")
+    if found:
+        time.sleep(0.2)
+    return bool(found)
 
 
 def _write_summary(results: dict) -> None:
@@ -132,8 +148,10 @@ def _write_summary(results: dict) -> None:
         "widgets_rendered": sum(sum(w["rendered"] for w in r["check"]["widgets"]) for r in rows.values()),
         "internal_links": sum(len(PAGES[p].links) for p in rows),
         "requests": sum(len(r["events"].requests) for r in rows.values()),
-        "slowest_page": max(rows, key=lambda p: rows[p]["check"]["readyMs"]),
-        "per_page": {p: {"ready_ms": r["check"]["readyMs"], "math": r["check"]["mjxContainers"],
+        "slowest_page": max(rows, key=lambda p: rows[p]["ready_s"]),
+        "slowest_page_s": round(max(r["ready_s"] for r in rows.values()), 2),
+        "browser_total_s": round(results["__origin__"]["total_s"], 1),
+        "per_page": {p: {"ready_s": round(r["ready_s"], 2), "math": r["check"]["mjxContainers"],
                          "widgets": len(r["check"]["widgets"]), "links": len(PAGES[p].links),
                          "requests": len(r["events"].requests)} for p, r in rows.items()},
     }
