@@ -13,6 +13,8 @@ Two defects of the Jupyter Book 1.x stack (Sphinx 7.4, sphinx-thebe 0.3.1, pydat
   the reader's system setting, which is what the theme falls back to anyway) unless
   ``sphinx.config.html_context`` in ``_config.yml`` chose one.
 
+It also removes a cosmetic one (a second search field in a top navbar; see ``_config_inited``).
+
 And one of the offline set-up (``offline_assets.py``): the ipywidgets HTML manager finds its
 font files relative to the URL require.js gives its AMD module, which by default is the page's
 own folder (``chapters/@jupyter-widgets/html-manager/dist/*.woff2``: 404s on every widget page).
@@ -111,6 +113,12 @@ def _config_inited(app: Sphinx, config: Config) -> None:
     context = dict(config.html_context or {})  # pydata-sphinx-theme reads it from html_context
     context.setdefault("default_mode", "auto")
     config.html_context = context
+    options = dict(config.html_theme_options or {})
+    # sphinx-book-theme 1.3 means "no top navbar" (its sidebar has the search field); with
+    # pydata-sphinx-theme 0.17 its empty default still renders a navbar holding a second search
+    # field above every page. An empty list switches that navbar off.
+    options.setdefault("navbar_persistent", [])
+    config.html_theme_options = options
 
 
 def setup(app: Sphinx) -> dict:
