@@ -2,6 +2,7 @@
 #   make book     set up .venv, fetch MNIST and the offline JS, build the HTML book
 #   make test     the same set-up, then pytest, strict nbval and a warning-free book build
 #   make lab      open JupyterLab on the course
+#   make student  the student edition (assignments without solutions, book without solutions) in student/
 #   make clean    remove build outputs (never data or .venv; see distclean)
 SHELL := /bin/bash
 .ONESHELL:
@@ -15,10 +16,10 @@ NBVAL_FLAGS := --nbval --nbval-current-env --nbval-sanitize-with tests/sanitize.
 VENDOR := _vendor
 NPM_PKGS := mathjax@3.2.2 requirejs@2.3.8 @jupyter-widgets/html-manager@1.0.15
 
-.PHONY: book test lab clean distclean venv data vendor pytest nbval build browser help
+.PHONY: book test lab clean distclean venv data vendor pytest nbval build browser help student
 
 help:
-	@sed -n '2,6p' Makefile
+	@sed -n '2,7p' Makefile
 
 # (Re-)install when requirements.txt or pyproject.toml change.
 $(STAMP): requirements.txt pyproject.toml
@@ -76,6 +77,11 @@ test: $(STAMP) data vendor
 
 browser: $(STAMP)
 	$(BIN)/python -m pytest tests/browser -q -p no:cacheprovider
+
+# Student edition (git-ignored student/): nbgrader releases of chapters/assignments, chapters
+# with gated solutions removed, and the book built with sphinx-exercise's hide_solutions.
+student: $(STAMP) vendor
+	$(BIN)/python -m course_lib.assignments --out student
 
 lab: $(STAMP) data
 	$(BIN)/jupyter lab chapters

@@ -92,9 +92,11 @@ def _call(fn: Callable, args: tuple, check: str) -> Any:
                           "itself (no parentheses).", "type")
     try:
         return fn(*args)
-    except NotImplementedError:
-        raise CheckFailed(check, "the function still raises NotImplementedError: replace the "
-                          "`raise NotImplementedError()` line with your code.", "not_implemented") from None
+    except NotImplementedError as exc:  # a stub: keep the type, so the notebook stops right here
+        raise NotImplementedError(
+            f"{check}: your function is still the stub; replace the `raise NotImplementedError()` "
+            "line with your code, then run this check again."
+        ) from exc
     except Exception as exc:  # the student's bug: report it in the check's words
         raise CheckFailed(check, f"calling your function raised {type(exc).__name__}: {exc}. "
                           "Run it on a small example and read the traceback.", "error") from exc
