@@ -284,3 +284,16 @@ def test_numbered_references_show_their_targets_number(page):
         if "??" in link.text:
             wrong.append(f"unresolved number {link.text!r} -> {link.target}#{link.fragment}")
     assert not wrong, f"{page}: references showing the wrong number: {wrong[:10]}"
+
+
+@pytest.mark.parametrize("page", PAGE_IDS)
+def test_download_buttons_offer_the_source(page):
+    """Every page built from a source offers it for download (notebooks as .ipynb)."""
+    if page not in PAGES:
+        pytest.fail(f"{BOOK}/index.html not found: build the book first with `make build`.")
+    source = _has_source(page)
+    if source is None:
+        return  # generated pages (search, index) have no source
+    targets = {link.target for link in PAGES[page].links}
+    assert source in targets, (
+        f"{page}: no download link to its source {source} (html.use_download_button in _config.yml?)")

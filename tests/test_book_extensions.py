@@ -1,0 +1,166 @@
+"""The book's Sphinx extensions in _ext/: repository buttons, build report, page hygiene.
+
+Fast unit tests (no Sphinx build); the built book itself is checked by tests/browser/.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from sphinx.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "_ext"))
+
+import build_report  # noqa: E402
+import page_hygiene  # noqa: E402
+import repository_buttons  # noqa: E402
+from repository_buttons import configure_buttons, normalize_repository_url  # noqa: E402
+
+LAUNCH = {"notebook_interface": "jupyterlab", "binderhub_url": "https://mybinder.org",
+          "colab_url": "https://colab.research.google.com"}
+
+
+# -- repository_buttons -----------------------------------------------------------------------------
+
+def test_unset_url_switches_every_outside_button_off():
+    opts = configure_buttons({"repository_url": "", "launch_buttons": dict(LAUNCH),
+                              "use_download_button": True})
+    assert "repository_url" not in opts
+    assert opts["use_repository_button"] is False and opts["use_issues_button"] is False
+    assert opts["use_edit_page_button"] is False and opts["use_source_button"] is False
+    assert "binderhub_url" not in opts["launch_buttons"] and "colab_url" not in opts["launch_buttons"]
+    assert opts["launch_buttons"]["notebook_interface"] == "jupyterlab"
+    assert opts["use_download_button"] is True  # downloads need no repository
+
+
+@pytest.mark.parametrize("url", [None, "", "   "])
+def test_blank_urls_count_as_unset(url):
+    opts = configure_buttons({"repository_url": url, "launch_buttons": dict(LAUNCH)})
+    assert opts["use_repository_button"] is False
+
+
+def test_github_url_switches_repository_issue_and_launch_buttons_on():
+    opts = configure_buttons({"repository_url": "https://github.com/owner/course.git/",
+                              "launch_buttons": dict(LAUNCH)})
+    assert opts["repository_url"] == "https://github.com/owner/course"
+    assert opts["repository_branch"] == "main"
+    assert opts["use_repository_button"] is True and opts["use_issues_button"] is True
+    assert opts["launch_buttons"]["binderhub_url"] == "https://mybinder.org"
+    assert opts["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
+
+
+def test_gitlab_url_keeps_binder_but_drops_colab():
+    opts = configure_buttons({"repository_url": "https://gitlab.com/owner/course",
+                              "repository_branch": "dev", "launch_buttons": dict(LAUNCH)})
+    assert opts["repository_branch"] == "dev"
+    assert "colab_url" not in opts["launch_buttons"]  # the theme would warn (and -W fail) otherwise
+    assert opts["launch_buttons"]["binderhub_url"] == "https://mybinder.org"
+
+
+def test_input_options_are_not_mutated():
+    given = {"repository_url": "", "launch_buttons": dict(LAUNCH)}
+    configure_buttons(given)
+    assert given == {"repository_url": "", "launch_buttons": LAUNCH}
+
+
+@pytest.mark.parametrize("url", ["github.com/owner/course", "https://github.com/owner",
+                                 "https://example.org/owner/course", "http://github.com/owner/course",
+                                 "https://github.com/owner/course/tree/main"])
+def test_malformed_url_stops_the_build_with_the_fix(url):
+    with pytest.raises(ConfigError, match=r"repository\.url in _config\.yml .* use https://github\.com/<owner>/<repo>"):
+        normalize_repository_url(url)
+
+
+def test_non_string_url_is_rejected():
+    with pytest.raises(ConfigError, match="must be a string, got int"):
+        normalize_repository_url(42)  # type: ignore[arg-type]
+
+
+def test_launch_buttons_must_be_a_mapping():
+    with pytest.raises(ConfigError, match="launch_buttons in _config.yml must be a mapping"):
+        configure_buttons({"repository_url": "", "launch_buttons": ["binder"]})
+
+
+def test_config_yml_has_the_switch_off_and_the_providers_listed():
+    """The shipped _config.yml: one repository.url, empty; the providers it would switch on."""
+    from jupyter_book.config import get_final_config
+
+    config, _ = get_final_config(user_yaml=ROOT / "_config.yml", sourcedir=ROOT,
+                                 cli_config={"latex_individualpages": False})
+    theme = config["html_theme_options"]
+    assert theme.get("repository_url", "") == ""
+    opts = configure_buttons(theme)
+    assert opts["use_repository_button"] is False
+    assert not any(opts["launch_buttons"].get(k) for k in repository_buttons.LAUNCH_PROVIDERS)
+    assert theme.get("use_download_button", True) is True  # the theme's default is on
+    on = configure_buttons({**theme, "repository_url": "https://github.com/o/r"})
+    assert on["launch_buttons"]["binderhub_url"] and on["launch_buttons"]["colab_url"]
+    for name in ("repository_buttons", "build_report", "page_hygiene", "offline_assets"):
+        assert name in config["extensions"], f"{name} is not loaded by _config.yml"
+
+
+# -- build_report -----------------------------------------------------------------------------------
+
+def test_site_size_counts_files_and_pages(tmp_path):
+    (tmp_path / "a.html").write_bytes(b"x" * 1000)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.html").write_bytes(b"y" * 24)
+    (tmp_path / "sub" / "c.js").write_bytes(b"z" * 100)
+    assert build_report.site_size(tmp_path) == (1124, 3, 2)
+
+
+def test_site_size_of_a_missing_folder_says_to_build(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist: build the book"):
+        build_report.site_size(tmp_path / "html")
+
+
+def test_report_names_the_slowest_page():
+    text = build_report.format_report(3 * 2**20, 10, 4, {"ch1": (0.5, 0.25), "ch2": (1.0, 0.5), "intro": (0.1, 0.0)})
+    lines = text.splitlines()
+    assert lines[0] == "Built site: 3.0 MiB in 10 files (4 HTML pages)."
+    assert lines[1] == "Slowest page to build: ch2 (1.50 s = read 1.00 s + write 0.50 s)."
+    assert lines[2] == "Next slowest: ch1 0.75 s, intro 0.10 s."
+
+
+def test_report_without_timings_says_so():
+    assert "no page was read or written" in build_report.format_report(0, 0, 0, {})
+
+
+def test_report_top_must_be_positive():
+    with pytest.raises(ValueError, match="top must be at least 1"):
+        build_report.format_report(0, 0, 0, {}, top=0)
+
+
+# -- page_hygiene -----------------------------------------------------------------------------------
+
+def test_dedupe_drops_the_second_identical_inline_script():
+    from sphinx.builders.html._assets import _JavaScript
+
+    body = 'const THEBE_JS_URL = "x"'
+    scripts = [_JavaScript("_static/a.js"), _JavaScript(None, body=body), _JavaScript("", body=body),
+               _JavaScript("_static/a.js"), _JavaScript("", body="other")]
+    out = page_hygiene.dedupe_scripts(scripts)
+    assert [(s.filename or "", s.attributes.get("body")) for s in out] == [
+        ("_static/a.js", None), ("", body), ("", "other")]
+
+
+def test_require_config_goes_right_before_local_require_js():
+    from sphinx.builders.html._assets import _JavaScript
+
+    make = lambda priority: _JavaScript("", body=page_hygiene.REQUIRE_CONFIG, priority=priority)  # noqa: E731
+    scripts = [_JavaScript("_static/a.js"), _JavaScript("_static/require/require.js", priority=500),
+               _JavaScript("_static/html-manager/embed-amd.js")]
+    out = page_hygiene.add_require_config(scripts, make)
+    assert len(out) == 4 and out[1].attributes["body"] == page_hygiene.REQUIRE_CONFIG
+    assert out[2].filename.endswith("require/require.js")
+    assert page_hygiene.add_require_config(out, make) == out  # idempotent
+
+
+def test_no_require_config_without_local_require_js():
+    from sphinx.builders.html._assets import _JavaScript
+
+    cdn = [_JavaScript("https://cdnjs.cloudflare.com/ajax/libs/require.js/2.3.4/require.min.js")]
+    assert page_hygiene.add_require_config(cdn, lambda p: None) == cdn
+    assert page_hygiene.add_require_config([], lambda p: None) == []
