@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -81,6 +82,18 @@ def _swap(model, conv_cls, linear_cls):
     return model
 
 
+def _cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo where available, else what platform says."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--batch", type=int, default=100)
@@ -123,7 +136,7 @@ def main(argv=None) -> dict:
     result = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": (torch.cuda.get_device_name(dev) if dev.type == "cuda"
-                    else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch thread(s)"),
+                    else f"{_cpu_name()} ({os.cpu_count()} cores), {torch.get_num_threads()} torch thread(s)"),
         "device": str(dev), "torch": torch.__version__, "batch": args.batch,
         "rounds": args.rounds,
         "variants": {k: {"ms_per_step": 1e3 * v, "images_per_s": args.batch / v,
