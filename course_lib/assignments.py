@@ -253,7 +253,12 @@ def student_book_source(out: str | Path, root: str | Path = ROOT) -> Path:
     src = out / "book-src"
     if src.exists():
         shutil.rmtree(src)
-    shutil.copytree(root, src, ignore=lambda d, names: [n for n in names if n in _SKIP])
+    def ignore(folder: str, names: list[str]) -> list[str]:
+        # skip build/data folders and anything that is neither a file nor a folder (kernel sockets)
+        return [n for n in names if n in _SKIP or not (os.path.isfile(os.path.join(folder, n))
+                                                       or os.path.isdir(os.path.join(folder, n)))]
+
+    shutil.copytree(root, src, ignore=ignore)
     (src / "_config.yml").write_text(student_config((root / "_config.yml").read_text()))
     for folder in ("chapters", "assignments"):
         for nb in (out / folder).glob("*.ipynb"):

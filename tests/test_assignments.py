@@ -85,6 +85,21 @@ def test_assignment_notebooks_lists_four_and_rejects_empty_folder(tmp_path):
         assignments.assignment_notebooks(tmp_path)
 
 
+def test_solution_notebooks_are_stored_executed():
+    """The book renders stored outputs: every code cell ran, in order, and each check printed OK."""
+    for path in assignments.assignment_notebooks(ROOT):
+        nb = nbformat.read(path, as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert [c.execution_count for c in code] == list(range(1, len(code) + 1)), path.name
+        checks = [c for c in code if c.metadata.get("nbgrader", {}).get("grade")]
+        assert checks, path.name
+        for cell in checks:
+            if "nbval-ignore-output" in cell.metadata.get("tags", []):
+                continue
+            text = "".join(o.get("text", "") for o in cell.outputs)
+            assert text.startswith("OK - "), (path.name, cell.source)
+
+
 # -- the real student edition -------------------------------------------------------------
 @pytest.fixture(scope="module")
 def student_edition(tmp_path_factory) -> Path:
@@ -126,6 +141,29 @@ def test_student_notebooks_stop_at_their_first_stub(student_edition):
         assert failed == [first_stub + 1], (path.name, failed, first_stub)
         executed = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.get("execution_count")]
         assert max(executed) == first_stub + 1
+
+
+def test_student_chapters_drop_every_gated_solution(tmp_path):
+    removed = assignments.student_chapters(tmp_path, ROOT)
+    assert removed and sum(removed.values()) > 0
+    for name, n in removed.items():
+        source = nbformat.read(ROOT / "chapters" / name, as_version=4)
+        n_starts = sum(c.source.count("{solution-start}") for c in source.cells if c.cell_type == "markdown")
+        assert n == n_starts, name
+        text = "\n".join(c.source for c in nbformat.read(tmp_path / "chapters" / name, as_version=4).cells)
+        assert "{solution-start}" not in text and "{solution-end}" not in text and "{exercise}" in text
+
+
+def test_student_book_source_uses_student_notebooks(student_edition):
+    assignments.student_chapters(student_edition, ROOT)
+    src = assignments.student_book_source(student_edition, ROOT)
+    assert "hide_solutions: true" in (src / "_config.yml").read_text()
+    assert not (src / ".venv").exists() and not (src / "course_lib").exists()
+    for source in assignments.assignment_notebooks(ROOT):
+        text = (src / assignments.ASSIGNMENTS / source.name).read_text()
+        assert "raise NotImplementedError()" in text and "BEGIN SOLUTION" not in text
+    chapter = next((src / "chapters").glob("0*.ipynb"))
+    assert "{solution-start}" not in chapter.read_text()
 
 
 # -- nbgrader autograde on two sample submissions ------------------------------------------
