@@ -1,8 +1,6 @@
 """Tests for course_lib.checks: each check passes the solution and names each typical mistake."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch
@@ -407,6 +405,7 @@ def test_check_trained_rejects_bad_targets():
         checks.check_trained("net", torch.eye(4), torch.arange(4) % 2, 0.1, 0.5)
 
 
-def test_check_failed_is_an_assertion_error():
+def test_check_failed_is_an_assertion_error_with_the_check_name():
     assert issubclass(CheckFailed, AssertionError)
-    assert math.isfinite(checks.RTOL)
+    err = CheckFailed("check_x", "what to fix", "kl_sign")
+    assert str(err) == "check_x: what to fix" and err.mistake == "kl_sign"
