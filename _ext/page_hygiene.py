@@ -13,7 +13,9 @@ Two defects of the Jupyter Book 1.x stack (Sphinx 7.4, sphinx-thebe 0.3.1, pydat
   the reader's system setting, which is what the theme falls back to anyway) unless
   ``sphinx.config.html_context`` in ``_config.yml`` chose one.
 
-It also removes a cosmetic one (a second search field in a top navbar; see ``_config_inited``).
+It also removes a cosmetic one (a second search field in a top navbar; see ``_config_inited``),
+and loads MathJax on every page, so that math in a chapter title is typeset in the navigation
+of every page (see ``setup``).
 
 And one of the offline set-up (``offline_assets.py``): the ipywidgets HTML manager finds its
 font files relative to the URL require.js gives its AMD module, which by default is the page's
@@ -122,6 +124,10 @@ def _config_inited(app: Sphinx, config: Config) -> None:
 
 
 def setup(app: Sphinx) -> dict:
+    # MathJax on every page, not only on pages whose body has math: the navigation sidebar shows
+    # every chapter title, and a title with math (e.g. "fit $k_1, k_2, k_3$") would otherwise stay
+    # raw TeX on the pages without math (search, index, bibliography).
+    app.set_html_assets_policy("always")
     app.connect("config-inited", _config_inited, priority=100)
     # After every extension that adds page scripts (they use the default priority 500).
     app.connect("html-page-context", _page_context, priority=999)

@@ -41,6 +41,7 @@ class Page:
     external: list[str] = field(default_factory=list)    #: outgoing http(s) links (not requests)
     eqno: dict[str, str] = field(default_factory=dict)   #: equation anchor -> "(1.2)"
     numbers: dict[str, str] = field(default_factory=dict)  #: figure/exercise/proof anchor -> "1.2"
+    refresh: str | None = None  #: target of a ``<meta http-equiv="refresh">`` redirect, if any
 
 
 class _Parser(HTMLParser):
@@ -156,7 +157,8 @@ def parse_page(root: Path, rel: str) -> tuple[Page, str | None]:
     refresh = None
     if parser.refresh:
         resolved = _resolve(root, rel, parser.refresh)
-        refresh = resolved[0] if resolved else None
+        refresh = resolved[0] if resolved else parser.refresh
+    page.refresh = refresh
     return page, refresh
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pytest
 
-from cdp import Chromium
+from cdp import CDPError, Chromium
 from crawl import Page, crawl, html_files
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,32 +99,41 @@ def visits(chromium):
     try:
         with Chromium(chromium) as browser:
             for page in PAGES:
-                t0 = time.perf_counter()
-                browser.load(f"{origin}/{page}", timeout=PAGE_TIMEOUT_S)
-                check = browser.evaluate(f"({CHECK_JS})({PAGE_TIMEOUT_S * 1000})", timeout=PAGE_TIMEOUT_S + 10)
-                ready_s = time.perf_counter() - t0  # navigation to typeset and widgets rendered
-                slug = _slug(page)
-                browser.evaluate("window.scrollTo(0, 0)")
-                shots = [browser.screenshot(SCREENSHOTS / f"top-{slug}.png")]
-                if _is_notebook(page):
-                    # For review: the first widget in its static state, and the first figure in dark mode.
-                    if _scroll_to(browser, ".widget-subarea"):
-                        shots.append(browser.screenshot(SCREENSHOTS / f"widget-{slug}.png"))
-                    browser.evaluate("document.documentElement.dataset.theme='dark';"
-                                     "document.documentElement.dataset.mode='dark'; window.scrollTo(0, 0)")
-                    time.sleep(0.2)
-                    shots.append(browser.screenshot(SCREENSHOTS / f"top-{slug}-dark.png"))
-                    if _scroll_to(browser, "article figure img"):
-                        shots.append(browser.screenshot(SCREENSHOTS / f"figure-{slug}-dark.png"))
-                browser.drain(0.2)
-                results[page] = {"check": check, "events": browser.events(),
-                                 "ready_s": ready_s, "screenshots": shots}
+                try:
+                    results[page] = _visit_page(browser, origin, page)
+                except CDPError as exc:  # reported by every test of this page, not the whole run
+                    results[page] = {"error": f"{type(exc).__name__}: {exc}"}
     finally:
         httpd.shutdown()
         httpd.server_close()
     results["__origin__"] = {"origin": origin, "total_s": time.perf_counter() - started}
     _write_summary(results)
     return results
+
+
+def _visit_page(browser: Chromium, origin: str, page: str) -> dict:
+    """Load one page, wait for MathJax and widgets, run the checks, take the screenshots."""
+    t0 = time.perf_counter()
+    browser.load(f"{origin}/{page}", timeout=PAGE_TIMEOUT_S)
+    if PAGES[page].refresh:  # a redirect page (index.html): check where it lands
+        browser.wait_event("Page.loadEventFired", PAGE_TIMEOUT_S)
+    check = browser.evaluate(f"({CHECK_JS})({PAGE_TIMEOUT_S * 1000})", timeout=PAGE_TIMEOUT_S + 10)
+    ready_s = time.perf_counter() - t0  # navigation to typeset and widgets rendered
+    slug = _slug(page)
+    browser.evaluate("window.scrollTo(0, 0)")
+    shots = [browser.screenshot(SCREENSHOTS / f"top-{slug}.png")]
+    if _is_notebook(page):
+        # For review: the first widget in its static state, and the first figure in dark mode.
+        if _scroll_to(browser, ".widget-subarea"):
+            shots.append(browser.screenshot(SCREENSHOTS / f"widget-{slug}.png"))
+        browser.evaluate("document.documentElement.dataset.theme='dark';"
+                         "document.documentElement.dataset.mode='dark'; window.scrollTo(0, 0)")
+        time.sleep(0.2)
+        shots.append(browser.screenshot(SCREENSHOTS / f"top-{slug}-dark.png"))
+        if _scroll_to(browser, "article figure img"):
+            shots.append(browser.screenshot(SCREENSHOTS / f"figure-{slug}-dark.png"))
+    browser.drain(0.2)
+    return {"check": check, "events": browser.events(), "ready_s": ready_s, "screenshots": shots}
 
 
 def _scroll_to(browser: Chromium, selector: str) -> bool:
@@ -139,7 +148,9 @@ def _scroll_to(browser: Chromium, selector: str) -> bool:
 
 def _write_summary(results: dict) -> None:
     """screenshots/summary.json and one printed line per page: the counts the issue asks for."""
-    rows = {p: r for p, r in results.items() if not p.startswith("__")}
+    rows = {p: r for p, r in results.items() if not p.startswith("__") and "error" not in r}
+    if not rows:
+        return
     summary = {
         "book": str(BOOK),
         "pages": len(rows),
@@ -161,6 +172,8 @@ def _write_summary(results: dict) -> None:
 def _visit(visits, page):
     if page not in visits:
         pytest.fail(f"{page} was not visited")
+    if "error" in visits[page]:
+        pytest.fail(f"{page} could not be checked in the browser: {visits[page]['error']}")
     return visits[page]
 
 
