@@ -15,8 +15,8 @@ of each layer in the **compressed sparse row** (CSR) format:
 
 A kept weight therefore costs 6 bytes instead of 4, so the file-size ratio against the dense
 ``state_dict`` is smaller than the weight compression ratio of
-:func:`course_lib.sparsity.compression`; Han et al. (2015) reach more with relative indices
-and quantized values.  :func:`load_sparse` rebuilds the *dense* architecture
+:func:`course_lib.sparsity.compression`; deep compression (Han, Mao & Dally, 2016) goes
+further with relative indices, quantized values and Huffman coding.  :func:`load_sparse` rebuilds the *dense* architecture
 (``sparse=False``) with the pruned weights set to zero: its predictions equal those of the
 sparse-VD network in evaluation mode.
 """
