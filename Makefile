@@ -64,7 +64,7 @@ build: $(STAMP) vendor
 book: $(STAMP) data vendor build
 
 pytest: $(STAMP)
-	$(BIN)/python -m pytest tests -q --ignore=tests/browser
+	$(BIN)/python -m pytest tests -q -p no:cacheprovider --ignore=tests/browser
 
 nbval: $(STAMP)
 	$(BIN)/python -m pytest $(NBVAL_FLAGS) chapters -q -p no:cacheprovider
