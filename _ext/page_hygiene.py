@@ -25,6 +25,7 @@ the book's ``_static/html-manager/`` copy.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sphinx.application import Sphinx
@@ -123,6 +124,31 @@ def _config_inited(app: Sphinx, config: Config) -> None:
     config.html_theme_options = options
 
 
+def write_index_redirect(app: Sphinx, exception: Exception | None) -> None:
+    """Write ``index.html`` as a redirect to the root page that also names the favicon.
+
+    sphinx-external-toc writes a bare ``<meta http-equiv="Refresh">`` when ``index.html`` is
+    missing; a page without a ``<link rel="icon">`` makes the browser request ``/favicon.ico``,
+    a 404 in the console of the book's front door.  Runs before that handler, which then
+    leaves the existing file alone.
+    """
+    if exception is not None or app.builder.format != "html":
+        return
+    index = Path(app.outdir) / "index.html"
+    root = app.config.root_doc
+    if root == "index" or (index.exists() and "http-equiv" not in index.read_text(encoding="utf8")):
+        return
+    favicon = app.config.html_favicon
+    icon = f'<link rel="icon" href="_static/{Path(favicon).name}">' if favicon and "://" not in favicon else ""
+    index.write_text(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>{app.config.html_title or app.config.project}</title>{icon}"
+        f"<meta http-equiv=\"Refresh\" content=\"0; url={root}.html\"></head>\n"
+        f"<body><p><a href=\"{root}.html\">Continue to the book</a></p></body></html>\n",
+        encoding="utf8",
+    )
+
+
 def setup(app: Sphinx) -> dict:
     # MathJax on every page, not only on pages whose body has math: the navigation sidebar shows
     # every chapter title, and a title with math (e.g. "fit $k_1, k_2, k_3$") would otherwise stay
@@ -131,4 +157,5 @@ def setup(app: Sphinx) -> dict:
     app.connect("config-inited", _config_inited, priority=100)
     # After every extension that adds page scripts (they use the default priority 500).
     app.connect("html-page-context", _page_context, priority=999)
+    app.connect("build-finished", write_index_redirect, priority=100)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -164,3 +164,31 @@ def test_no_require_config_without_local_require_js():
     cdn = [_JavaScript("https://cdnjs.cloudflare.com/ajax/libs/require.js/2.3.4/require.min.js")]
     assert page_hygiene.add_require_config(cdn, lambda p: None) == cdn
     assert page_hygiene.add_require_config([], lambda p: None) == []
+
+
+# --- page_hygiene.write_index_redirect ----------------------------------------------------
+
+def _fake_app(outdir, favicon="_ext/favicon.svg"):
+    from types import SimpleNamespace
+
+    config = SimpleNamespace(root_doc="intro", html_favicon=favicon, html_title="The Book", project="x")
+    return SimpleNamespace(outdir=str(outdir), config=config, builder=SimpleNamespace(format="html"))
+
+
+def test_index_redirect_names_the_favicon(tmp_path):
+    (tmp_path / "index.html").write_text('<meta http-equiv="Refresh" content="0; url=intro.html" />\n')
+    page_hygiene.write_index_redirect(_fake_app(tmp_path), None)
+    html = (tmp_path / "index.html").read_text()
+    assert '<link rel="icon" href="_static/favicon.svg">' in html
+    assert 'content="0; url=intro.html"' in html and "<title>The Book</title>" in html
+
+
+def test_index_redirect_never_overwrites_a_real_index_page(tmp_path):
+    (tmp_path / "index.html").write_text("<html><body>a real page</body></html>")
+    page_hygiene.write_index_redirect(_fake_app(tmp_path), None)
+    assert (tmp_path / "index.html").read_text() == "<html><body>a real page</body></html>"
+
+
+def test_index_redirect_skipped_after_a_failed_build(tmp_path):
+    page_hygiene.write_index_redirect(_fake_app(tmp_path), RuntimeError("build failed"))
+    assert not (tmp_path / "index.html").exists()
