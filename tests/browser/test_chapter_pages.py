@@ -1,0 +1,91 @@
+"""Chapters 2–7 in a real browser: their own equations, figures, proofs, exercises, citations, widgets.
+
+The crawl in ``test_book.py`` checks every page generically; this file checks what each of these
+chapters must contain (its labelled equations, how many figures, whom it cites, which widget).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pytest
+
+
+@dataclass(frozen=True)
+class Chapter:
+    stem: str
+    equations: tuple[str, ...]
+    figures: int
+    cited: tuple[str, ...]
+    widgets: tuple[str, ...] = ()  # CSS classes of rendered widget controls that must appear
+
+    @property
+    def page(self) -> str:
+        return f"chapters/{self.stem}.html"
+
+
+SLIDER = ("widget-slider", "widget-hslider")
+CHAPTERS = [
+    Chapter("02_bayes",
+            ("eq-ch2-inversion", "eq-ch2-bayes", "eq-ch2-names", "eq-ch2-mle", "eq-ch2-posterior",
+             "eq-ch2-predictive", "eq-ch2-beta-posterior", "eq-ch2-gauss-posterior"),
+            4, ("Bishop", "MacKay", "Brown"), ("slider",)),
+    Chapter("03_bayesian_ml",
+            ("eq-ch3-training", "eq-ch3-test", "eq-ch3-ensemble", "eq-ch3-model", "eq-ch3-posterior",
+             "eq-ch3-predictive", "eq-ch3-evidence", "eq-ch3-logistic"),
+            4, ("Bishop", "MacKay"), ("slider",)),
+    Chapter("04_variational_inference",
+            ("eq-ch4-vb", "eq-ch4-elbo", "eq-ch4-decomposition", "eq-ch4-elbo-linear", "eq-ch4-estimator",
+             "eq-ch4-two-estimators", "eq-ch4-data-kl"),
+            6, ("Kingma", "Williams", "Hoffman"), ("slider",)),
+    Chapter("05_regularization_dropout",
+            ("eq-ch5-map", "eq-ch5-l2", "eq-ch5-elbo", "eq-ch5-noise", "eq-ch5-alpha", "eq-ch5-mc"),
+            4, ("Srivastava", "Gal")),
+    Chapter("06_gaussian_dropout_log_uniform",
+            ("eq-ch6-gauss-dropout", "eq-ch6-elbo", "eq-ch6-log-uniform", "eq-ch6-neg-kl",
+             "eq-ch6-precision", "eq-ch6-variational-dropout", "eq-ch6-cubic"),
+            2, ("Kingma", "Molchanov")),
+    Chapter("07_kl_approximation",
+            ("eq-ch7-neg-kl", "eq-ch7-limit", "eq-ch7-neg-kl-mu", "eq-ch7-molchanov"),
+            3, ("Kingma", "Molchanov"), ("slider", "widget-checkbox")),
+]
+IDS = [c.stem for c in CHAPTERS]
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_math_typeset_and_equations_numbered(render, chapter):
+    dom = render(chapter.page)
+    assert len(re.findall(r"<mjx-container", dom)) >= 30, "MathJax did not typeset the page"
+    assert not re.findall(r'<span class="math notranslate nohighlight">\\\(', dom), "untypeset inline math"
+    for label in chapter.equations:
+        assert f'id="equation-{label}"' in dom, f"equation {label} missing"
+    text = re.sub(r"<script.*?</script>", "", dom, flags=re.S)
+    assert "equation not found" not in text and "??" not in text
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_figures_proofs_exercises_citations(render, chapter):
+    dom = render(chapter.page)
+    figures = re.findall(r"<figure[^>]*>.*?</figure>", dom, flags=re.S)
+    assert len(figures) >= chapter.figures, f"only {len(figures)} figures"
+    for fig in figures:
+        assert "<figcaption" in fig
+        assert re.search(r'<img[^>]+alt="[^"]+"', fig), "figure image without alt text"
+    assert 'class="proof' in dom
+    assert len(re.findall(r'class="[^"]*exercise', dom)) >= 2
+    assert "solution" in dom
+    for author in chapter.cited:
+        assert author in dom, f"citation of {author} missing"
+
+
+@pytest.mark.parametrize("chapter", [c for c in CHAPTERS if c.widgets], ids=[c.stem for c in CHAPTERS if c.widgets])
+def test_widgets_are_rendered(render, chapter):
+    dom = render(chapter.page)
+    for kind in chapter.widgets:
+        found = any(k in dom for k in SLIDER) if kind == "slider" else kind in dom
+        assert found, f"no rendered {kind}: the widget manager did not run"
+
+
+def test_screenshots(screenshot):
+    for chapter in CHAPTERS:
+        assert screenshot(chapter.page, chapter.stem).stat().st_size > 20_000
