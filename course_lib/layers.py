@@ -91,6 +91,12 @@ def _check_positive_int(name: str, value: object) -> int:
     return value
 
 
+def _check_bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}.")
+    return value
+
+
 def _check_threshold(threshold: object) -> float:
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
         raise ValueError(
@@ -107,6 +113,8 @@ class _SVDOBase(nn.Module):
     log_sigma2: nn.Parameter
     bias: nn.Parameter | None
     threshold: float
+    #: Zero the pruned weights in the training-mode mean as well (see ``_train_mean_weight``).
+    train_clip: bool = False
 
     @property
     def sigma2(self) -> torch.Tensor:
@@ -127,6 +135,13 @@ class _SVDOBase(nn.Module):
     def sparse_weight(self) -> torch.Tensor:
         """``theta`` with the pruned weights set to zero (the weight used in eval mode)."""
         return self.theta * self.mask()
+
+    def _train_mean_weight(self) -> torch.Tensor:
+        # With train_clip the weights already past the threshold are zero in the mean during
+        # training too (as in the paper's code, ``train_clip=True``): the net trains as the
+        # pruned net it will be evaluated as, and a pruned weight gets no data gradient.
+        # Their variance stays in the noise term.
+        return self.sparse_weight() if self.train_clip else self.theta
 
     def kl(self) -> torch.Tensor:
         """The layer's KL(q || log-uniform prior), summed over weights: a positive scalar.
@@ -197,6 +212,9 @@ class LinearSVDO(_SVDOBase):
         i.e. Bernoulli-equivalent dropout rate alpha / (1 + alpha) > 0.95).
     log_sigma2_init : float, default -10
         Initial log sigma^2 of every weight (the paper's value).
+    train_clip : bool, default False
+        Also zero the pruned weights (``log_alpha >= threshold``) in the *training* mean, as
+        the paper's code does; they keep their noise.  Used by the trainer's ``paper`` recipe.
 
     Attributes
     ----------
@@ -213,8 +231,10 @@ class LinearSVDO(_SVDOBase):
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
-                 threshold: float = 3.0, log_sigma2_init: float = LOG_SIGMA2_INIT) -> None:
+                 threshold: float = 3.0, log_sigma2_init: float = LOG_SIGMA2_INIT,
+                 train_clip: bool = False) -> None:
         super().__init__()
+        self.train_clip = _check_bool("train_clip", train_clip)
         self.in_features = _check_positive_int("in_features", in_features)
         self.out_features = _check_positive_int("out_features", out_features)
         self.threshold = _check_threshold(threshold)
@@ -247,13 +267,14 @@ class LinearSVDO(_SVDOBase):
             )
         if not self.training:
             return F.linear(x, self.sparse_weight(), self.bias)
-        mean = F.linear(x, self.theta, self.bias)
+        mean = F.linear(x, self._train_mean_weight(), self.bias)
         var = F.linear(x * x, self.log_sigma2.exp())
         return LRTNoise.apply(mean, var)
 
     def extra_repr(self) -> str:  # noqa: D102
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"bias={self.bias is not None}, threshold={self.threshold}")
+                f"bias={self.bias is not None}, threshold={self.threshold}"
+                + (", train_clip=True" if self.train_clip else ""))
 
 
 def _pair(name: str, value: object) -> tuple[int, int]:
@@ -280,6 +301,8 @@ class Conv2dSVDO(_SVDOBase):
         Weights with ``log_alpha >= threshold`` are pruned in eval mode.
     log_sigma2_init : float, default -10
         Initial log sigma^2 of every weight.
+    train_clip : bool, default False
+        Also zero the pruned weights in the training mean (see :class:`LinearSVDO`).
 
     Attributes
     ----------
@@ -302,8 +325,9 @@ class Conv2dSVDO(_SVDOBase):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
                  stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0,
                  bias: bool = True, threshold: float = 3.0,
-                 log_sigma2_init: float = LOG_SIGMA2_INIT) -> None:
+                 log_sigma2_init: float = LOG_SIGMA2_INIT, train_clip: bool = False) -> None:
         super().__init__()
+        self.train_clip = _check_bool("train_clip", train_clip)
         self.in_channels = _check_positive_int("in_channels", in_channels)
         self.out_channels = _check_positive_int("out_channels", out_channels)
         self.kernel_size = _pair("kernel_size", kernel_size)
@@ -351,14 +375,14 @@ class Conv2dSVDO(_SVDOBase):
             )
         if not self.training:
             return F.conv2d(x, self.sparse_weight(), self.bias, self.stride, self.padding)
-        mean = F.conv2d(x, self.theta, self.bias, self.stride, self.padding)
+        mean = F.conv2d(x, self._train_mean_weight(), self.bias, self.stride, self.padding)
         var = F.conv2d(x * x, self.log_sigma2.exp(), None, self.stride, self.padding)
         return LRTNoise.apply(mean, var)
 
     def extra_repr(self) -> str:  # noqa: D102
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}, "
-                f"threshold={self.threshold}")
+                f"threshold={self.threshold}" + (", train_clip=True" if self.train_clip else ""))
 
 
 #: The layer types that carry a KL term and a pruning mask.

@@ -55,6 +55,9 @@ class LeNet300100(_SparseVDNet):
         Pruning threshold on log alpha (sparse only).
     log_sigma2_init : float, default -10
         Initial log sigma^2 (sparse only).
+    train_clip : bool, default False
+        Zero the pruned weights in the training mean too (sparse only; see
+        :class:`course_lib.layers.LinearSVDO`).
 
     Examples
     --------
@@ -64,11 +67,11 @@ class LeNet300100(_SparseVDNet):
     """
 
     def __init__(self, sparse: bool = True, threshold: float = 3.0,
-                 log_sigma2_init: float = LOG_SIGMA2_INIT) -> None:
+                 log_sigma2_init: float = LOG_SIGMA2_INIT, train_clip: bool = False) -> None:
         super().__init__()
         self.sparse = bool(sparse)
         if sparse:
-            kw = dict(threshold=threshold, log_sigma2_init=log_sigma2_init)
+            kw = dict(threshold=threshold, log_sigma2_init=log_sigma2_init, train_clip=train_clip)
             self.fc1, self.fc2, self.fc3 = (LinearSVDO(784, 300, **kw), LinearSVDO(300, 100, **kw),
                                             LinearSVDO(100, 10, **kw))
         else:
@@ -95,6 +98,9 @@ class LeNet5(_SparseVDNet):
         Pruning threshold on log alpha (sparse only).
     log_sigma2_init : float, default -10
         Initial log sigma^2 (sparse only).
+    train_clip : bool, default False
+        Zero the pruned weights in the training mean too (sparse only; see
+        :class:`course_lib.layers.LinearSVDO`).
 
     Examples
     --------
@@ -104,11 +110,11 @@ class LeNet5(_SparseVDNet):
     """
 
     def __init__(self, sparse: bool = True, threshold: float = 3.0,
-                 log_sigma2_init: float = LOG_SIGMA2_INIT) -> None:
+                 log_sigma2_init: float = LOG_SIGMA2_INIT, train_clip: bool = False) -> None:
         super().__init__()
         self.sparse = bool(sparse)
         if sparse:
-            kw = dict(threshold=threshold, log_sigma2_init=log_sigma2_init)
+            kw = dict(threshold=threshold, log_sigma2_init=log_sigma2_init, train_clip=train_clip)
             self.conv1, self.conv2 = Conv2dSVDO(1, 20, 5, **kw), Conv2dSVDO(20, 50, 5, **kw)
             self.fc1, self.fc2 = LinearSVDO(800, 500, **kw), LinearSVDO(500, 10, **kw)
         else:
@@ -124,6 +130,38 @@ class LeNet5(_SparseVDNet):
         return self.fc2(h)
 
 
+#: Weight initialisations the trainer knows (``Recipe.init``).
+INITS = ("torch", "paper")
+
+
+@torch.no_grad()
+def init_like_paper_(net: nn.Module) -> nn.Module:
+    """Re-initialise ``net`` as the paper's code does, in place.
+
+    The authors' Lasagne layers draw fully connected weights from N(0, 0.01^2) and
+    convolution weights from Glorot's uniform distribution, with zero biases (the
+    ``"torch"`` default is ``nn.Linear`` / ``nn.Conv2d``'s Kaiming-uniform).  log sigma^2 is
+    left as it is.
+
+    Returns
+    -------
+    The same module.
+    """
+    for module in net.modules():
+        weight = getattr(module, "theta", None)
+        if weight is None:
+            weight = getattr(module, "weight", None)
+        if weight is None or not isinstance(module, (*SVDO_LAYERS, nn.Linear, nn.Conv2d)):
+            continue
+        if weight.dim() == 2:
+            nn.init.normal_(weight, 0.0, 0.01)
+        else:
+            nn.init.xavier_uniform_(weight)
+        if module.bias is not None:
+            module.bias.zero_()
+    return net
+
+
 #: Model names used by the trainer's ``--model`` flag.
 MODELS: dict[str, type[_SparseVDNet]] = {"lenet300": LeNet300100, "lenet5": LeNet5}
 
@@ -136,7 +174,7 @@ def build_model(name: str, sparse: bool = True, **kwargs) -> _SparseVDNet:
     name : {"lenet300", "lenet5"}
     sparse : bool, default True
     **kwargs
-        Passed to the model (``threshold``, ``log_sigma2_init``).
+        Passed to the model (``threshold``, ``log_sigma2_init``, ``train_clip``).
 
     Raises
     ------

@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from course_lib.data import mnist_tensors
-from course_lib.models import MODELS, build_model
+from course_lib.models import MODELS, build_model, init_like_paper_
 from course_lib.runtime import pick_device
 from course_lib.sparsity import compression, layer_sparsity
 
@@ -67,8 +67,8 @@ class Recipe:
         Number of passes over the training set.
     batch_size : int
     lr : float
-        Adam's initial learning rate; it decays linearly per epoch to ``lr * lr_final_frac``
-        at the last epoch.
+        Adam's initial learning rate; it stays there for ``lr_hold`` epochs, then decays
+        linearly per epoch to ``lr * lr_final_frac`` at the last epoch.
     lr_final_frac : float
         Learning rate of the last epoch as a fraction of ``lr``.
     kl_start : float
@@ -79,6 +79,17 @@ class Recipe:
         Initial log sigma^2 of the sparse layers.
     threshold : float
         Pruning threshold on log alpha.
+    lr_hold : int, default 0
+        Epochs at the constant ``lr`` before the linear decay starts.
+    init : {"torch", "paper"}, default "torch"
+        Weight initialisation: ``nn.Linear`` / ``nn.Conv2d``'s, or the paper code's
+        (:func:`course_lib.models.init_like_paper_`).
+    inputs : {"standardize", "center"}, default "standardize"
+        Input preprocessing: pixels standardized with the global MNIST mean and std (the
+        course's default), or pixels in [0, 1] minus the training set's mean image (the
+        paper's code; a pixel that is always black is then exactly 0).
+    train_clip : bool, default False
+        Zero the pruned weights in the training mean as well (the paper's code).
     """
 
     name: str
@@ -90,6 +101,10 @@ class Recipe:
     kl_full: float
     log_sigma2_init: float
     threshold: float
+    lr_hold: int = 0
+    init: str = "torch"
+    inputs: str = "standardize"
+    train_clip: bool = False
 
     def beta(self, t: float) -> float:
         """KL weight at fractional epoch ``t`` (0 before ``kl_start``, 1 after ``kl_full``)."""
@@ -98,18 +113,32 @@ class Recipe:
         return min(1.0, max(0.0, (t - self.kl_start) / (self.kl_full - self.kl_start)))
 
     def lr_at(self, epoch: int) -> float:
-        """Learning rate of epoch ``epoch`` (0-based): linear from ``lr`` to the final fraction."""
-        if self.epochs <= 1:
+        """Learning rate of epoch ``epoch`` (0-based): ``lr`` for the first ``lr_hold``
+        epochs, then linear down to ``lr * lr_final_frac`` at the last epoch."""
+        decay_epochs = self.epochs - 1 - self.lr_hold
+        if epoch <= self.lr_hold or decay_epochs <= 0:
             return self.lr
-        frac = epoch / (self.epochs - 1)
+        frac = min(1.0, (epoch - self.lr_hold) / decay_epochs)
         return self.lr * (1.0 - frac * (1.0 - self.lr_final_frac))
 
 
-#: The paper's schedule (Molchanov et al., 2017, and its code): 200 epochs, batch 100, Adam
-#: 1e-3 decayed linearly to 0, beta = 0 for 5 epochs then ramped to 1 by epoch 20,
-#: log sigma^2 = -10, threshold 3.  (The last epoch runs at lr / 200, not exactly 0.)
-PAPER = Recipe("paper", epochs=200, batch_size=100, lr=1e-3, lr_final_frac=1 / 200,
-               kl_start=5.0, kl_full=20.0, log_sigma2_init=-10.0, threshold=3.0)
+#: The paper's recipes, as its authors' code runs them (Molchanov et al., 2017;
+#: ``svdo-lasagne/experiments/lenet/*-ard.py`` and ``nets/optpolicy.py`` in
+#: github.com/bayesgroup/variational-dropout-sparsifies-dnn): 200 epochs, batch 100, Adam;
+#: beta = 0 for 5 epochs, then ramped to 1 by epoch 20; log sigma^2 = -10, threshold 3;
+#: fully connected weights from N(0, 0.01^2), Glorot-uniform convolutions, zero biases;
+#: inputs = pixels / 255 minus the mean training image; ``train_clip``.  The learning rate
+#: differs per model: LeNet-300-100 keeps 1e-3 for 100 epochs and then decays linearly
+#: (``lr_linear``), LeNet-5 decays linearly from the start (``lr_linear_to0``).  Their last
+#: epoch runs at lr / 100 and lr / 200 (the authors' loop ends at exactly 0).
+PAPER: dict[str, Recipe] = {
+    "lenet300": Recipe("paper", epochs=200, batch_size=100, lr=1e-3, lr_final_frac=1 / 100,
+                       kl_start=5.0, kl_full=20.0, log_sigma2_init=-10.0, threshold=3.0,
+                       lr_hold=100, init="paper", inputs="center", train_clip=True),
+    "lenet5": Recipe("paper", epochs=200, batch_size=100, lr=1e-3, lr_final_frac=1 / 200,
+                     kl_start=5.0, kl_full=20.0, log_sigma2_init=-10.0, threshold=3.0,
+                     init="paper", inputs="center", train_clip=True),
+}
 
 #: CPU-sized schedules (the course's design, tuned on the 2-core CPU): Adam at 3e-3 decayed
 #: linearly to 1.5e-4, the KL switched on after half an epoch (LeNet-5: a quarter) and fully
@@ -136,7 +165,7 @@ def get_recipe(name: str, model: str, epochs: int | None = None) -> Recipe:
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; choose one of {sorted(MODELS)}.")
     if name == "paper":
-        recipe = PAPER
+        recipe = PAPER[model]
     elif name == "quick":
         recipe = QUICK[model]
     else:
@@ -266,7 +295,7 @@ def train(
     sparse : bool, default True
         Sparse variational dropout (True) or the dense baseline (False, no KL).
     recipe : {"paper", "quick"}
-        See :data:`PAPER` and :data:`QUICK`.
+        See :data:`PAPER` and :data:`QUICK` (``epochs`` overrides the length).
     epochs : int, optional
         Override the recipe's number of epochs (the lr decays over the new length).
     device : str, torch.device or None, default "auto"
@@ -329,20 +358,27 @@ def train(
             )
 
     # Data, once, on the device.
-    if data is None:
-        x_tr, y_tr = mnist_tensors("train", device=dev, limit=limit)
-        x_te, y_te = mnist_tensors("test", device=dev)
+    if data is None:  # "center" starts from pixels in [0, 1], as the paper's code does
+        standardize = rec.inputs == "standardize"
+        x_tr, y_tr = mnist_tensors("train", device=dev, limit=limit, normalize=standardize)
+        x_te, y_te = mnist_tensors("test", device=dev, normalize=standardize)
     else:
         if len(data) != 4:
             raise ValueError("data must be the 4-tuple (x_train, y_train, x_test, y_test).")
         x_tr, y_tr, x_te, y_te = (t.to(dev) for t in data)
         if limit is not None:
             x_tr, y_tr = x_tr[:limit], y_tr[:limit]
+    if rec.inputs == "center":  # subtract the mean training image
+        mean_image = x_tr.mean(0, keepdim=True)
+        x_tr, x_te = x_tr - mean_image, x_te - mean_image
     n_train = len(x_tr)
 
     torch.manual_seed(seed)
     net = build_model(model, sparse=sparse, threshold=rec.threshold,
-                      log_sigma2_init=rec.log_sigma2_init).to(dev)
+                      log_sigma2_init=rec.log_sigma2_init, train_clip=rec.train_clip)
+    if rec.init == "paper":
+        init_like_paper_(net)
+    net = net.to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=rec.lr)
     gen = torch.Generator().manual_seed(seed)
     history: list[dict] = []
