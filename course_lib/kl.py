@@ -95,6 +95,7 @@ def neg_kl_molchanov(
     k1: float = K1,
     k2: float = K2,
     k3: float = K3,
+    check: bool = True,
 ) -> ArrayOrTensor:
     """Molchanov et al.'s approximation of -KL(N(theta, alpha theta^2) || log-uniform).
 
@@ -111,6 +112,11 @@ def neg_kl_molchanov(
         Log of the dropout ratio alpha = sigma^2 / theta^2.  Any shape.
     k1, k2, k3 : float
         The constants; the defaults are the published ones (0.63576, 1.87320, 1.48695).
+    check : bool, default True
+        Validate a tensor input (not empty, floating point, finite).  The finiteness test
+        reads a value back from the device, which stalls a GPU; the sparse layers, whose
+        log alpha is clipped and so finite unless training has diverged (the trainer checks
+        its loss every epoch), pass ``check=False`` on their hot path.
 
     Returns
     -------
@@ -135,7 +141,8 @@ def neg_kl_molchanov(
         if not np.isfinite(float(kval)):
             raise ValueError(f"{kname} must be a finite number, got {kval!r}.")
     if isinstance(log_alpha, torch.Tensor):
-        _check_tensor(log_alpha)
+        if check:
+            _check_tensor(log_alpha)
         return (
             k1 * torch.sigmoid(k2 + k3 * log_alpha)
             - 0.5 * torch.nn.functional.softplus(-log_alpha)

@@ -149,7 +149,8 @@ class _SVDOBase(nn.Module):
         Uses :func:`course_lib.kl.neg_kl_molchanov` on the clipped ``log_alpha``; the bias
         is deterministic and has no KL.
         """
-        return -neg_kl_molchanov(self.log_alpha).sum()
+        # check=False: no read-back from the device on every step (log alpha is clipped).
+        return -neg_kl_molchanov(self.log_alpha, check=False).sum()
 
     @torch.no_grad()
     def load_dense_(self, weight: torch.Tensor, bias: torch.Tensor | None = None,

@@ -55,6 +55,10 @@ class CheckpointError(RuntimeError):
     """A checkpoint that cannot be read, or belongs to a different run."""
 
 
+class TrainingDiverged(FloatingPointError):
+    """The training loss became NaN or infinite (checked once per epoch)."""
+
+
 @dataclass(frozen=True)
 class Recipe:
     """A training schedule.
@@ -202,6 +206,20 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
     return wrong / len(x)
 
 
+def center_inputs(x_train: torch.Tensor, x_test: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Subtract the mean training image from both sets (the paper code's preprocessing).
+
+    Returns new tensors; a pixel that is the same in every training image becomes 0 there.
+    """
+    if x_train.dim() < 2 or x_train.shape[1:] != x_test.shape[1:]:
+        raise ValueError(
+            f"train and test images must have the same shape per image, got "
+            f"{tuple(x_train.shape)} and {tuple(x_test.shape)}."
+        )
+    mean_image = x_train.mean(0, keepdim=True)
+    return x_train - mean_image, x_test - mean_image
+
+
 def training_step(net: torch.nn.Module, opt: torch.optim.Optimizer, xb: torch.Tensor,
                   yb: torch.Tensor, n_train: int, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimizer step on the negative ELBO ``n_train * mean CE + beta * KL``.
@@ -332,6 +350,9 @@ def train(
         checkpoint while ``resume`` is False.
     CheckpointError
         A corrupt checkpoint, or one written by a run with other settings.
+    TrainingDiverged
+        The loss became NaN or infinite (checked at the end of every epoch, before the
+        checkpoint is written, so the checkpoint on disk stays the last good one).
     """
     rec = get_recipe(recipe, model, epochs)
     dev = pick_device(device)
@@ -368,9 +389,8 @@ def train(
         x_tr, y_tr, x_te, y_te = (t.to(dev) for t in data)
         if limit is not None:
             x_tr, y_tr = x_tr[:limit], y_tr[:limit]
-    if rec.inputs == "center":  # subtract the mean training image
-        mean_image = x_tr.mean(0, keepdim=True)
-        x_tr, x_te = x_tr - mean_image, x_te - mean_image
+    if rec.inputs == "center":
+        x_tr, x_te = center_inputs(x_tr, x_te)
     n_train = len(x_tr)
 
     torch.manual_seed(seed)
@@ -379,7 +399,8 @@ def train(
     if rec.init == "paper":
         init_like_paper_(net)
     net = net.to(dev)
-    opt = torch.optim.Adam(net.parameters(), lr=rec.lr)
+    # One fused kernel for the whole Adam update on a GPU (many small ones otherwise).
+    opt = torch.optim.Adam(net.parameters(), lr=rec.lr, fused=dev.type == "cuda")
     gen = torch.Generator().manual_seed(seed)
     history: list[dict] = []
     start_epoch, seconds = 0, 0.0
@@ -419,8 +440,16 @@ def train(
             if on_step is not None:
                 on_step(epoch, step)
         seconds += time.perf_counter() - t0
+        train_ce, kl_last = float(ce_sum) / n_train, float(kl_val)  # the epoch's one read-back
+        if not (math.isfinite(train_ce) and math.isfinite(kl_last)):
+            last = (f"the last good state is in {ckpt_path} (epoch {epoch})"
+                    if ckpt_path is not None and epoch > 0 else "nothing was saved")
+            raise TrainingDiverged(
+                f"training diverged in epoch {epoch + 1}: mean train CE = {train_ce}, KL = {kl_last}; "
+                f"{last}. Check the inputs for NaN/inf, or lower the learning rate (now {lr:g})."
+            )
         row = {"epoch": epoch + 1, "lr": lr, "beta": beta,
-               "train_ce": float(ce_sum) / n_train, "kl": float(kl_val),
+               "train_ce": train_ce, "kl": kl_last,
                "test_error": evaluate(net, x_te, y_te),
                "compression": compression(net), "layer_sparsity": layer_sparsity(net),
                "seconds": seconds}
@@ -515,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
         _, m = train(args.model, sparse=not args.dense, recipe=args.recipe, epochs=args.epochs,
                      device=dev, out=out, resume=args.resume, seed=args.seed, limit=args.limit,
                      progress=not args.quiet, log=True)
-    except (ValueError, CheckpointError) as exc:
+    except (ValueError, CheckpointError, TrainingDiverged) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"{args.model} ({'dense' if args.dense else 'sparse VD'}, {args.recipe}): "

@@ -242,6 +242,34 @@ def test_theta_grad_samples_is_seeded():
     assert torch.equal(a, b)
 
 
+# --- train_clip (the paper code's option) -----------------------------------------------
+
+@pytest.mark.parametrize("make", [lambda clip: LinearSVDO(6, 4, train_clip=clip),
+                                  lambda clip: Conv2dSVDO(2, 3, 3, train_clip=clip)])
+def test_train_clip_zeroes_pruned_weights_in_the_training_mean(make):
+    grads = {}
+    for clip in (False, True):
+        torch.manual_seed(0)
+        layer = _randomise(make(clip))
+        with torch.no_grad():  # prune every other weight: log alpha = 5 >= 3, else -5
+            pruned = torch.zeros_like(layer.theta, dtype=torch.bool).flatten()
+            pruned[::2] = True
+            pruned = pruned.view_as(layer.theta)
+            layer.log_sigma2.copy_((layer.theta ** 2).log() + torch.where(pruned, 5.0, -5.0))
+        assert torch.equal(~layer.mask(), pruned)
+        x = torch.randn(5, 6) if isinstance(layer, LinearSVDO) else torch.randn(5, 2, 6, 6)
+        layer(x).sum().backward()
+        grads[clip] = layer.theta.grad.clone()
+    assert torch.all(grads[True][pruned] == 0)  # no data gradient through a pruned mean
+    assert torch.all(grads[True][~pruned] != 0) and torch.all(grads[False][pruned] != 0)
+
+
+def test_train_clip_in_repr_only_when_on():
+    assert "train_clip" not in repr(LinearSVDO(3, 2))
+    assert repr(LinearSVDO(3, 2, train_clip=True)).endswith("threshold=3.0, train_clip=True)")
+    assert repr(Conv2dSVDO(1, 2, 3, train_clip=True)).endswith("train_clip=True)")
+
+
 # --- bad input -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -249,6 +277,7 @@ def test_theta_grad_samples_is_seeded():
     (dict(in_features=3, out_features=2.5), "out_features must be a positive integer"),
     (dict(in_features=3, out_features=2, threshold="3"), "threshold must be a finite number"),
     (dict(in_features=3, out_features=2, threshold=float("nan")), "threshold must be a finite"),
+    (dict(in_features=3, out_features=2, train_clip=1), "train_clip must be True or False, got 1"),
 ])
 def test_linear_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):

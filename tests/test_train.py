@@ -47,13 +47,47 @@ def tiny_data():
 # --- recipes ---------------------------------------------------------------------------
 
 def test_paper_recipe_is_the_papers():
+    for model in ("lenet300", "lenet5"):
+        r = T.get_recipe("paper", model)
+        assert (r.epochs, r.batch_size, r.lr, r.log_sigma2_init, r.threshold) == (200, 100, 1e-3, -10.0, 3.0)
+        assert (r.init, r.inputs, r.train_clip) == ("paper", "center", True)
+        assert r.beta(0.0) == 0.0 and r.beta(5.0) == 0.0
+        assert r.beta(12.5) == pytest.approx(0.5) and r.beta(20.0) == 1.0 and r.beta(150) == 1.0
+        assert r.lr_at(0) == 1e-3
+    # LeNet-5: linear decay from the first epoch (the authors' lr_linear_to0) ...
     r = T.get_recipe("paper", "lenet5")
-    assert (r.epochs, r.batch_size, r.lr, r.log_sigma2_init, r.threshold) == (200, 100, 1e-3, -10.0, 3.0)
-    assert r.beta(0.0) == 0.0 and r.beta(5.0) == 0.0
-    assert r.beta(12.5) == pytest.approx(0.5) and r.beta(20.0) == 1.0 and r.beta(150) == 1.0
-    assert r.lr_at(0) == 1e-3
-    assert r.lr_at(199) == pytest.approx(1e-3 / 200)
-    assert r.lr_at(100) < r.lr_at(99)  # linear decay
+    assert r.lr_at(199) == pytest.approx(1e-3 / 200) and r.lr_at(100) < r.lr_at(99)
+    # ... LeNet-300-100: 1e-3 for 100 epochs, then linear (lr_linear: 1e-3 * min(1, 2 - e/100))
+    r = T.get_recipe("paper", "lenet300")
+    for e in (0, 50, 99, 100, 101, 150, 199):
+        assert r.lr_at(e) == pytest.approx(1e-3 * min(1.0, 2.0 - e / 100)), e
+
+
+def test_lr_hold_longer_than_the_run_keeps_lr_constant():
+    r = T.get_recipe("paper", "lenet300", epochs=40)
+    assert {r.lr_at(e) for e in range(40)} == {1e-3}
+
+
+def test_center_inputs():
+    g = torch.Generator().manual_seed(0)
+    x_tr, x_te = torch.rand(50, 1, 4, 4, generator=g), torch.rand(7, 1, 4, 4, generator=g)
+    x_tr[:, :, 0, 0] = 0.25  # a pixel that never changes ...
+    c_tr, c_te = T.center_inputs(x_tr, x_te)
+    assert torch.all(c_tr[:, :, 0, 0] == 0)  # ... is exactly 0 afterwards
+    assert torch.allclose(c_tr.mean(0), torch.zeros(1, 4, 4), atol=1e-6)
+    assert torch.allclose(c_te, x_te - x_tr.mean(0, keepdim=True))
+    assert torch.equal(x_tr[0, 0, 0, 0], torch.tensor(0.25))  # inputs untouched
+    with pytest.raises(ValueError, match="same shape per image"):
+        T.center_inputs(x_tr, torch.rand(7, 1, 5, 4))
+
+
+def test_paper_recipe_runs_and_records_its_settings(tiny_data):
+    net, m = T.train("lenet300", recipe="paper", epochs=1, data=tiny_data, progress=False,
+                     device="cpu")
+    s = m["recipe_settings"]
+    assert (s["init"], s["inputs"], s["train_clip"], s["lr_hold"]) == ("paper", "center", True, 100)
+    assert all(layer.train_clip for _, layer in net.weight_layers())
+    assert m["test_error"] < 0.5
 
 
 def test_epochs_override_and_quick_recipes():
@@ -103,6 +137,28 @@ def test_train_learns_and_reports(tiny_data, tmp_path):
     assert on_disk["test_error"] == m["test_error"]
     assert set(on_disk["layer_sparsity"]) == {"fc1", "fc2", "fc3"}
     assert not net.training
+
+
+def test_divergence_is_reported_and_the_last_good_checkpoint_kept(tiny_data, tmp_path):
+    x_tr, y_tr, x_te, y_te = tiny_data
+    bad = x_tr.clone()
+    bad[3, 0, 5, 5] = float("nan")
+    with pytest.raises(T.TrainingDiverged, match=r"diverged in epoch 1: mean train CE = nan.*"
+                                                 r"nothing was saved.*inputs for NaN"):
+        T.train("lenet300", recipe="quick", epochs=2, data=(bad, y_tr, x_te, y_te), progress=False)
+    # a run that diverges after a saved epoch names the checkpoint and leaves it untouched
+    calls = []
+
+    def poison(epoch, step):
+        if epoch == 1 and not calls:
+            calls.append(step)
+            bad_x[:] = float("inf")
+
+    bad_x = x_tr.clone()
+    with pytest.raises(T.TrainingDiverged, match=r"diverged in epoch 2.*checkpoint.pt \(epoch 1\)"):
+        T.train("lenet300", recipe="quick", epochs=2, data=(bad_x, y_tr, x_te, y_te),
+                out=tmp_path / "b", progress=False, on_step=poison, device="cpu")
+    assert T.load_checkpoint(tmp_path / "b" / "checkpoint.pt")["epoch"] == 1
 
 
 def test_dense_baseline_has_no_kl(tiny_data):
