@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from course_lib.data import mnist_tensors
-from course_lib.models import MODELS, build_model, init_like_paper_
+from course_lib.models import INITS, MODELS, build_model, init_like_paper_
 from course_lib.runtime import pick_device
 from course_lib.sparsity import compression, layer_sparsity
 
@@ -57,6 +57,10 @@ class CheckpointError(RuntimeError):
 
 class TrainingDiverged(FloatingPointError):
     """The training loss became NaN or infinite (checked once per epoch)."""
+
+
+#: Input preprocessings a recipe can ask for (``Recipe.inputs``).
+INPUTS = ("standardize", "center")
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,30 @@ class Recipe:
     inputs: str = "standardize"
     train_clip: bool = False
 
+    def __post_init__(self) -> None:
+        def bad(field: str, value: object, want: str) -> ValueError:
+            return ValueError(f"Recipe.{field} must be {want}, got {value!r}.")
+
+        for field in ("epochs", "batch_size"):
+            v = getattr(self, field)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise bad(field, v, "a positive integer")
+        if isinstance(self.lr_hold, bool) or not isinstance(self.lr_hold, int) or self.lr_hold < 0:
+            raise bad("lr_hold", self.lr_hold, "an integer >= 0")
+        for field in ("lr", "lr_final_frac", "kl_start", "kl_full", "log_sigma2_init", "threshold"):
+            v = getattr(self, field)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise bad(field, v, "a finite number")
+        if self.lr <= 0 or self.lr_final_frac <= 0:
+            raise ValueError(f"Recipe.lr and lr_final_frac must be > 0, got {self.lr!r} and "
+                             f"{self.lr_final_frac!r}.")
+        if self.init not in INITS:
+            raise bad("init", self.init, f"one of {list(INITS)}")
+        if self.inputs not in INPUTS:
+            raise bad("inputs", self.inputs, f"one of {list(INPUTS)}")
+        if not isinstance(self.train_clip, bool):
+            raise bad("train_clip", self.train_clip, "True or False")
+
     def beta(self, t: float) -> float:
         """KL weight at fractional epoch ``t`` (0 before ``kl_start``, 1 after ``kl_full``)."""
         if self.kl_full <= self.kl_start:
@@ -146,13 +174,16 @@ PAPER: dict[str, Recipe] = {
 
 #: CPU-sized schedules (the course's design, tuned on the 2-core CPU): Adam at 3e-3 decayed
 #: linearly to 1.5e-4, the KL switched on after half an epoch (LeNet-5: a quarter) and fully
-#: on after 2 (1.5) epochs.  Measured with one thread (seed 0): LeNet-300-100, 8 epochs,
-#: 2.02 % at 25x; LeNet-5, 4 epochs, 0.93 % at 79x (see benchmarks/README.md).
+#: on after 2 (1.5) epochs.  LeNet-5's also zeroes pruned weights in the training mean
+#: (``train_clip``, from the paper's code; chapter 8 shows what it does).  Measured with one
+#: thread (seed 0): LeNet-300-100, 8 epochs, 2.02 % at 25x; LeNet-5, 4 epochs, 0.94 % at 111x
+#: (0.93 % at 79x without train_clip; see benchmarks/README.md).
 QUICK: dict[str, Recipe] = {
     "lenet300": Recipe("quick", epochs=8, batch_size=100, lr=3e-3, lr_final_frac=0.05,
                        kl_start=0.5, kl_full=2.0, log_sigma2_init=-10.0, threshold=3.0),
     "lenet5": Recipe("quick", epochs=4, batch_size=100, lr=3e-3, lr_final_frac=0.05,
-                     kl_start=0.25, kl_full=1.5, log_sigma2_init=-10.0, threshold=3.0),
+                     kl_start=0.25, kl_full=1.5, log_sigma2_init=-10.0, threshold=3.0,
+                     train_clip=True),
 }
 
 RECIPES = ("paper", "quick")
@@ -293,7 +324,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
 def train(
     model: str = "lenet300",
     sparse: bool = True,
-    recipe: str = "quick",
+    recipe: str | Recipe = "quick",
     epochs: int | None = None,
     device: str | torch.device | None = "auto",
     out: str | os.PathLike | None = None,
@@ -312,7 +343,9 @@ def train(
     model : {"lenet300", "lenet5"}
     sparse : bool, default True
         Sparse variational dropout (True) or the dense baseline (False, no KL).
-    recipe : {"paper", "quick"}
+    recipe : {"paper", "quick"} or Recipe
+        A recipe name, or a :class:`Recipe` of your own (e.g.
+        ``dataclasses.replace(get_recipe("quick", "lenet300"), train_clip=True)``).
         See :data:`PAPER` and :data:`QUICK` (``epochs`` overrides the length).
     epochs : int, optional
         Override the recipe's number of epochs (the lr decays over the new length).
@@ -354,14 +387,21 @@ def train(
         The loss became NaN or infinite (checked at the end of every epoch, before the
         checkpoint is written, so the checkpoint on disk stays the last good one).
     """
-    rec = get_recipe(recipe, model, epochs)
+    if isinstance(recipe, Recipe):
+        if model not in MODELS:
+            raise ValueError(f"unknown model {model!r}; choose one of {sorted(MODELS)}.")
+        rec = recipe if epochs is None else dataclasses.replace(recipe, epochs=epochs)
+    else:
+        rec = get_recipe(recipe, model, epochs)
     dev = pick_device(device)
+    commit = _git_commit()  # at the start: the code that runs, even if HEAD moves meanwhile
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit must be a positive number of training images, got {limit!r}.")
     out_dir = Path(out) if out is not None else None
     ckpt_path = out_dir / CHECKPOINT_NAME if out_dir is not None else None
     config = {"model": model, "sparse": bool(sparse), "recipe": rec.name, "epochs": rec.epochs,
-              "seed": int(seed), "limit": limit, "batch_size": rec.batch_size}
+              "seed": int(seed), "limit": limit, "batch_size": rec.batch_size,
+              "recipe_settings": dataclasses.asdict(rec)}
     state = None
     if ckpt_path is not None and ckpt_path.exists():
         if not resume:
@@ -475,8 +515,7 @@ def train(
         "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
         "torch_version": torch.__version__,
         "num_threads": torch.get_num_threads(),
-        "commit": _git_commit(),
-        "recipe_settings": dataclasses.asdict(rec),
+        "commit": commit,
         "n_train": n_train,
         "seconds": seconds,
         "test_error": final["test_error"] if final else evaluate(net, x_te, y_te),

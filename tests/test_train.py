@@ -4,6 +4,7 @@ Everything runs on tiny data (a few hundred images, 2-3 epochs) to keep the suit
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -113,6 +114,35 @@ def test_batches_cover_every_index_once_and_are_seeded():
 def test_get_recipe_bad_names(args, exc, match):
     with pytest.raises(exc, match=match):
         T.get_recipe(*args)
+
+
+@pytest.mark.parametrize("change, match", [
+    (dict(epochs=0), r"Recipe.epochs must be a positive integer, got 0"),
+    (dict(batch_size=2.5), r"Recipe.batch_size must be a positive integer"),
+    (dict(lr_hold=-1), r"Recipe.lr_hold must be an integer >= 0"),
+    (dict(lr=float("nan")), r"Recipe.lr must be a finite number"),
+    (dict(lr=0.0), r"lr and lr_final_frac must be > 0"),
+    (dict(init="xavier"), r"Recipe.init must be one of \['torch', 'paper'\], got 'xavier'"),
+    (dict(inputs="whiten"), r"Recipe.inputs must be one of \['standardize', 'center'\]"),
+    (dict(train_clip="yes"), r"Recipe.train_clip must be True or False"),
+])
+def test_recipe_rejects_bad_settings(change, match):
+    with pytest.raises(ValueError, match=match):
+        dataclasses.replace(T.get_recipe("quick", "lenet300"), **change)
+
+
+def test_train_accepts_a_recipe_and_resume_checks_its_settings(tiny_data, tmp_path):
+    quick = T.get_recipe("quick", "lenet300", epochs=2)
+    clipped = dataclasses.replace(quick, train_clip=True)
+    net, m = T.train("lenet300", recipe=clipped, epochs=1, data=tiny_data, out=tmp_path,
+                     progress=False, device="cpu")
+    assert m["recipe_settings"]["train_clip"] is True and m["epochs"] == 1
+    assert net.fc1.train_clip
+    with pytest.raises(T.CheckpointError, match="other settings"):
+        T.train("lenet300", recipe=quick, epochs=1, data=tiny_data, out=tmp_path, resume=True,
+                progress=False, device="cpu")
+    with pytest.raises(ValueError, match="unknown model 'lenet4'"):
+        T.train("lenet4", recipe=quick, data=tiny_data, progress=False)
 
 
 def test_get_recipe_bad_epochs():
