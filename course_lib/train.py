@@ -176,8 +176,9 @@ PAPER: dict[str, Recipe] = {
 #: linearly to 1.5e-4, the KL switched on after half an epoch (LeNet-5: a quarter) and fully
 #: on after 2 (1.5) epochs.  LeNet-5's also zeroes pruned weights in the training mean
 #: (``train_clip``, from the paper's code; chapter 8 shows what it does).  Measured with one
-#: thread (seed 0): LeNet-300-100, 8 epochs, 2.02 % at 25x; LeNet-5, 4 epochs, 0.94 % at 111x
-#: (0.93 % at 79x without train_clip; see benchmarks/README.md).
+#: thread (seed 0) on an Intel Xeon: LeNet-300-100, 8 epochs, 1.88 % at 25x (2.02 % at 25x on
+#: an AMD EPYC: round-off differs between CPUs); LeNet-5, 4 epochs, 0.94 % at 111x (0.93 % at
+#: 79x without train_clip, on the EPYC; see benchmarks/README.md).
 QUICK: dict[str, Recipe] = {
     "lenet300": Recipe("quick", epochs=8, batch_size=100, lr=3e-3, lr_final_frac=0.05,
                        kl_start=0.5, kl_full=2.0, log_sigma2_init=-10.0, threshold=3.0),
