@@ -69,7 +69,7 @@ def test_init_like_paper(sparse):
     torch.manual_seed(0)
     model = init_like_paper_(build_model("lenet5", sparse=sparse, log_sigma2_init=-9.0))
     for name, m in model.weight_layers():
-        w = m.theta if sparse else m.weight
+        w = (m.theta if sparse else m.weight).detach()
         if w.dim() == 2:  # N(0, 0.01^2)
             assert abs(float(w.std()) - 0.01) < 0.001 and abs(float(w.mean())) < 0.001, name
         else:  # Glorot uniform: |w| <= sqrt(6 / (fan_in + fan_out))
