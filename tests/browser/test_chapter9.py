@@ -36,7 +36,7 @@ def test_proof_exercises_solutions_citations_and_pending_row(render):
     for author in ("LeCun", "Molchanov", "Han"):
         assert author in dom, f"citation of {author} missing"
     # the 200-epoch LeNet-5 row: "pending" until benchmarks/results/lenet5-paper.json exists
-    assert "pending: needs a GPU run" in dom or "course: paper recipe (" in dom
+    assert "pending: needs a GPU run" in dom or "course, paper (" in dom
 
 
 def test_screenshot(screenshot):
