@@ -1,0 +1,270 @@
+"""Explorables: figures the reader moves by hand, in the static book and in JupyterLab alike.
+
+An explorable is a chapter's own plotting function drawn once for every point of a
+declared grid of parameter values.  The frames are PNG images in an ``ipywidgets.Stack``
+whose ``selected_index`` is ``jslink``-ed to a ``SelectionSlider``'s ``index``: the link
+runs in the browser, so moving the slider switches the frame with no kernel (the book's
+locally served widget manager renders the stored widget state).  Two parameters give
+nested stacks, each inner one linked to the second slider.  ::
+
+    def draw(p):                      # the chapter's plotting function
+        fig, ax = plt.subplots(figsize=(6.4, 3.0))
+        ...
+        return fig
+
+    explorable(draw, [Parameter("p", [0.1, 0.3, 0.5], label="dropout p", default=0.5)],
+               caption="Train and test error as the dropout rate p moves.",
+               alt="Two error curves against epochs")
+
+The default frame is what a reader sees first (and what a static rendering without the
+widget manager would show), so choose a default that already makes the point.
+"""
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import ipywidgets as widgets
+import numpy as np
+
+#: Resolution of the frames: modest, so that notebooks stay small (the book scales them).
+FRAME_DPI = 80
+#: Most frames one explorable may hold (each is a PNG stored in the notebook and the page).
+MAX_FRAMES = 120
+#: CSS classes the browser tests look for.
+CSS_CLASS, FRAME_CLASS, CAPTION_CLASS = "course-explorable", "course-explorable-frame", "course-explorable-caption"
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One axis of an explorable's grid.
+
+    Parameters
+    ----------
+    name : str
+        The keyword under which each value is passed to the plotting function.
+    values : sequence
+        The declared grid (at least two values, no repeats).
+    label : str, optional
+        The slider's description (default: ``name``).
+    unit : str, default ""
+        Shown after each value in the slider's readout, e.g. ``"°"`` or ``"epochs"``.
+    fmt : str, default "{:g}"
+        Format of the value in the readout.
+    default : optional
+        The value shown first (default: the first value); must be one of ``values``.
+    """
+
+    name: str
+    values: Sequence[Any]
+    label: str | None = None
+    unit: str = ""
+    fmt: str = "{:g}"
+    default: Any = None
+    _index: int = field(init=False, repr=False, compare=False, default=0)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise ValueError(f"Parameter name must be a Python identifier (a keyword of the plotting "
+                             f"function), got {self.name!r}.")
+        values = list(self.values) if not isinstance(self.values, (str, bytes)) else None
+        if values is None or len(values) < 2:
+            raise ValueError(f"Parameter {self.name!r} needs a sequence of at least two values to move "
+                             f"between, got {self.values!r}.")
+        labels = [self.readout(v) for v in values]
+        repeated = sorted({lab for lab in labels if labels.count(lab) > 1})
+        if repeated:
+            raise ValueError(f"Parameter {self.name!r}: values {repeated} appear twice in the readout; "
+                             f"remove the repeats or give a finer fmt (now {self.fmt!r}).")
+        object.__setattr__(self, "values", tuple(values))
+        object.__setattr__(self, "_index", 0 if self.default is None else self._find(self.default))
+
+    def _find(self, value: Any) -> int:
+        for i, v in enumerate(self.values):
+            same = v == value
+            if isinstance(v, (int, float, np.number)) and isinstance(value, (int, float, np.number)):
+                same = bool(np.isclose(float(v), float(value), rtol=1e-9, atol=0.0))
+            if same:
+                return i
+        raise ValueError(f"Parameter {self.name!r}: default {value!r} is not one of its values "
+                         f"{list(self.values)}; pick one of them or add it to the grid.")
+
+    @property
+    def default_index(self) -> int:
+        """Position of the default value in :attr:`values`."""
+        return self._index
+
+    def readout(self, value: Any) -> str:
+        """The slider's text for ``value``: the formatted value, then the unit."""
+        try:
+            text = self.fmt.format(value)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"Parameter {self.name!r}: fmt {self.fmt!r} cannot format {value!r} "
+                             f"({err}); use e.g. '{{}}' for text values.") from None
+        return f"{text} {self.unit}".strip() if self.unit else text
+
+
+def render_frame(fig, dpi: int = FRAME_DPI, colors: int | None = 256) -> bytes:
+    """A matplotlib figure as PNG bytes; the figure is closed afterwards.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    dpi : int, default FRAME_DPI
+    colors : int or None, default 256
+        Reduce the image to this many colours (an adaptive palette: line plots look the same
+        and the file is several times smaller); ``None`` keeps full colour.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    if not isinstance(fig, Figure):
+        raise TypeError(f"the plotting function must return a matplotlib Figure (end it with "
+                        f"`return fig`), got {type(fig).__name__}.")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)  # no bbox_inches: every frame keeps the same size
+    plt.close(fig)
+    if colors is None:
+        return buf.getvalue()
+    img = Image.open(io.BytesIO(buf.getvalue())).convert("RGB").quantize(colors=colors)
+    out = io.BytesIO()
+    img.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def render_frames(draw: Callable[..., Any], parameters: Sequence[Parameter], dpi: int = FRAME_DPI,
+                  max_frames: int = MAX_FRAMES, **fixed: Any) -> np.ndarray:
+    """Draw ``draw(**point, **fixed)`` at every point of the grid.
+
+    Returns
+    -------
+    ndarray of object, shape ``(len(p.values) for p in parameters)``
+        PNG bytes of every frame; entry ``[i, j]`` has the i-th value of the first parameter
+        and the j-th of the second.
+
+    Raises
+    ------
+    ValueError
+        No parameter, repeated names, or more than ``max_frames`` frames.
+    """
+    parameters = list(parameters)
+    if not parameters or not all(isinstance(p, Parameter) for p in parameters):
+        raise ValueError("give a list of at least one Parameter(name, values, ...) to move.")
+    names = [p.name for p in parameters]
+    if len(set(names)) != len(names):
+        raise ValueError(f"parameter names must differ, got {names}.")
+    clash = sorted(set(names) & set(fixed))
+    if clash:
+        raise ValueError(f"{clash} are both moved and fixed; drop them from the fixed keywords.")
+    shape = tuple(len(p.values) for p in parameters)
+    if math.prod(shape) > max_frames:
+        raise ValueError(f"{' x '.join(map(str, shape))} = {math.prod(shape)} frames is more than "
+                         f"max_frames={max_frames}; use a coarser grid (frames are stored in the "
+                         f"notebook and the page).")
+    frames = np.empty(shape, dtype=object)
+    for idx in np.ndindex(*shape):
+        point = {p.name: p.values[i] for p, i in zip(parameters, idx)}
+        frames[idx] = render_frame(draw(**point, **fixed), dpi=dpi)
+    return frames
+
+
+
+
+def explorable(draw: Callable[..., Any], parameters: Parameter | Sequence[Parameter], *, caption: str,
+               alt: str, play: bool = False, interval_ms: int = 600, dpi: int = FRAME_DPI,
+               max_frames: int = MAX_FRAMES, **fixed: Any):
+    """An explorable figure: sliders over a declared grid that switch precomputed frames.
+
+    Parameters
+    ----------
+    draw : callable
+        The chapter's plotting function: ``draw(**values, **fixed)`` returns a Figure.
+        Keep the axes' limits fixed across the grid so that only the data move.
+    parameters : Parameter or sequence of Parameter
+        One or two (or more) axes of the grid; the first is the outer slider.
+    caption : str
+        Shown under the figure (plain text or simple HTML).
+    alt : str
+        Alternative text of the figure; each frame's text adds the parameter values.
+    play : bool, default False
+        Add a Play button that steps the first slider (e.g. through epochs).
+    interval_ms : int, default 600
+        Time between frames when playing.
+    dpi : int, default FRAME_DPI
+    max_frames : int, default MAX_FRAMES
+    **fixed
+        Further keywords passed unchanged to every call of ``draw``.
+
+    Returns
+    -------
+    Explorable
+        An ``ipywidgets.VBox`` (sliders, frames, caption) with ``frames`` (PNG bytes over the
+        grid), ``nbytes``, ``parameters`` and ``links`` (the browser-side jslinks) attributes.
+    """
+    if isinstance(parameters, Parameter):
+        parameters = [parameters]
+    parameters = list(parameters)
+    if not isinstance(caption, str) or not caption.strip() or not isinstance(alt, str) or not alt.strip():
+        raise ValueError("an explorable needs a caption (what to look for) and an alt text (what the "
+                         "figure shows), both non-empty strings.")
+    frames = render_frames(draw, parameters, dpi=dpi, max_frames=max_frames, **fixed)
+
+    sliders = [
+        widgets.SelectionSlider(
+            options=[(p.readout(v), i) for i, v in enumerate(p.values)],
+            value=p.default_index, description=p.label or p.name,
+            continuous_update=True, style={"description_width": "initial"},
+            layout=widgets.Layout(width="min(30em, 95%)"),
+        )
+        for p in parameters
+    ]
+
+    links = []  # every jslink, kept on the box (tests and readers can see what moves what)
+
+    def build(level: int, prefix: tuple[int, ...]):
+        p = parameters[level]
+        if level == len(parameters) - 1:
+            children = []
+            for i in range(len(p.values)):
+                idx = prefix + (i,)
+                where = ", ".join(f"{q.label or q.name} = {q.readout(q.values[j])}"
+                                  for q, j in zip(parameters, idx))
+                image = widgets.Image(value=frames[idx], format="png", tooltip=f"{alt} ({where})",
+                                      layout=widgets.Layout(max_width="100%", height="auto"))
+                image.add_class(FRAME_CLASS)
+                children.append(image)
+        else:
+            children = [build(level + 1, prefix + (i,)) for i in range(len(p.values))]
+        stack = widgets.Stack(children, selected_index=p.default_index)
+        links.append(widgets.jslink((sliders[level], "index"), (stack, "selected_index")))
+        return stack
+
+    figure = build(0, ())
+    controls: list = list(sliders)
+    if play:
+        player = widgets.Play(min=0, max=len(parameters[0].values) - 1, step=1,
+                              value=parameters[0].default_index, interval=int(interval_ms),
+                              description="play", tooltip=f"play through {parameters[0].label or parameters[0].name}")
+        links.append(widgets.jslink((player, "value"), (sliders[0], "index")))
+        controls = [widgets.HBox([player, sliders[0]]), *sliders[1:]]
+    note = widgets.HTML(value=f'<p class="{CAPTION_CLASS}">{caption}</p>')
+    box = Explorable([*controls, figure, note])
+    box.add_class(CSS_CLASS)
+    box.frames, box.parameters, box.links = frames, parameters, links
+    box.nbytes = int(sum(len(f) for f in frames.flat))
+    return box
+
+
+class Explorable(widgets.VBox):
+    """A VBox of sliders, precomputed frames and a caption (built by :func:`explorable`)."""
+
+    def frame(self, **values: Any) -> bytes:
+        """The PNG bytes of the frame at the given parameter values."""
+        names = [p.name for p in self.parameters]
+        if sorted(values) != sorted(names):
+            raise ValueError(f"give exactly the values of {names}, got {sorted(values)}.")
+        return self.frames[tuple(p._find(values[p.name]) for p in self.parameters)]
