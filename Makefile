@@ -3,7 +3,8 @@
 #   make test     the same set-up, then pytest, strict nbval and a warning-free book build
 #   make lab      open JupyterLab on the course
 #   make student  the student edition (assignments without solutions, book without solutions) in student/
-#   make clean    remove build outputs (never data or .venv; see distclean)
+#   make release / collect SUBMISSIONS=dir / autograde / feedback / grades   grading with nbgrader (instructor/)
+#   make clean    remove build outputs (never data, .venv, or the grades in instructor/)
 SHELL := /bin/bash
 .ONESHELL:
 .SHELLFLAGS := -eu -o pipefail -c
@@ -16,10 +17,11 @@ NBVAL_FLAGS := --nbval --nbval-current-env --nbval-sanitize-with tests/sanitize.
 VENDOR := _vendor
 NPM_PKGS := mathjax@3.2.2 requirejs@2.3.8 @jupyter-widgets/html-manager@1.0.15
 
-.PHONY: book test lab clean distclean venv data vendor pytest nbval build browser help student
+.PHONY: book test lab clean distclean venv data vendor pytest nbval build browser help student \
+        pages release collect autograde feedback grades clean-grades
 
 help:
-	@sed -n '2,7p' Makefile
+	@sed -n '2,8p' Makefile
 
 # (Re-)install when requirements.txt or pyproject.toml change.
 $(STAMP): requirements.txt pyproject.toml
@@ -56,7 +58,12 @@ $(VENDOR)/.complete: Makefile
 	touch .complete
 	echo "vendor: MathJax, require.js and the widget manager are in $(VENDOR)/ ($$(du -sh . | cut -f1))"
 
-build: $(STAMP) vendor
+# The book publishes the student edition of the assignments (assignments/, git-ignored, from
+# chapters/assignments/ by nbgrader's release pipeline); the instructor's notebooks are no page.
+pages: $(STAMP)
+	$(BIN)/python tools/student_edition.py pages
+
+build: $(STAMP) vendor pages
 	$(BIN)/jupyter-book build . -W --keep-going
 	@cat _build/build_report.txt  # site size and slowest page (_ext/build_report.py)
 	@echo "Book: file://$(CURDIR)/_build/html/index.html"
@@ -78,16 +85,33 @@ test: $(STAMP) data vendor
 browser: $(STAMP)
 	$(BIN)/python -m pytest tests/browser -q -p no:cacheprovider
 
-# Student edition (git-ignored student/): nbgrader releases of chapters/assignments, chapters
-# with gated solutions removed, and the book built with sphinx-exercise's hide_solutions.
+# Student edition (git-ignored student/, only what students get): the nbgrader release of
+# chapters/assignments, the chapters with gated solutions removed, the book with hide_solutions.
 student: $(STAMP) vendor
-	$(BIN)/python -m course_lib.assignments --out student
+	$(BIN)/python tools/student_edition.py handout --out student
+
+# Grading (tools/grading.py, settings in tools/grading.yml). The nbgrader course, with the
+# submissions, feedback and gradebook.db, is the git-ignored instructor/: only clean-grades deletes it.
+GRADING := $(BIN)/python tools/grading.py
+release: $(STAMP)
+	$(GRADING) release
+collect: $(STAMP)
+	$(GRADING) collect $(SUBMISSIONS)
+autograde: $(STAMP)
+	$(GRADING) autograde
+feedback: $(STAMP)
+	$(GRADING) feedback
+grades: $(STAMP)
+	$(GRADING) export
+clean-grades:
+	rm -rf instructor
 
 lab: $(STAMP) data
 	$(BIN)/jupyter lab chapters
 
+# Never instructor/ (grades): see clean-grades.
 clean:
-	rm -rf _build screenshots student runs .pytest_cache
+	rm -rf _build screenshots student assignments runs .pytest_cache
 	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +
 
 distclean: clean
