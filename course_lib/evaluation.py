@@ -22,8 +22,8 @@ Predictions of a model (a :mod:`course_lib.models` network):
   ``K`` weight samples :math:`W_k \\sim q(W)` shared by all inputs (``mode="weights"``) or
   with ``K`` noisy passes of the local reparameterization trick (``mode="lrt"``, fresh noise
   per example and unit);
-* :func:`ensemble_curve` -- accuracy, NLL and ECE of the average of the first ``k`` samples,
-  for several ``k``, from one set of samples.
+* :func:`ensemble_predictions` / :func:`ensemble_curve` -- the average of the first ``k``
+  samples, and its accuracy, NLL and ECE, for several ``k``, from one set of samples.
 
 Unfamiliar inputs: :func:`rotate_images` (a rotation by ``affine_grid`` / ``grid_sample``)
 and :func:`noise_images` (pixels drawn uniformly at random).
@@ -549,6 +549,52 @@ def mc_predict(model: nn.Module, x: Tensor, n_samples: int, mode: str = "weights
     return mc_samples(model, x, n_samples, mode, prune, seed, batch_size).mean(0)
 
 
+def ensemble_predictions(samples: Tensor, ks: Sequence[int]) -> list[Tensor]:
+    """The Monte Carlo predictive of the first ``k`` members, for every ``k`` in ``ks``.
+
+    One pass of cumulative sums over the members: entry ``i`` is
+    ``samples[:ks[i]].mean(0)`` (in float64), the ensemble of the first ``ks[i]`` members.
+
+    Parameters
+    ----------
+    samples : Tensor, shape (K, N, C)
+        Members' probabilities, as returned by :func:`mc_samples`.
+    ks : sequence of int
+        Ensemble sizes, each in ``1..K``.
+
+    Returns
+    -------
+    list of Tensor of float64, shape (N, C)
+        One per ``k``, in the order of ``ks``.
+
+    Raises
+    ------
+    ValueError
+        ``samples`` not 3-D, an empty ``ks``, or a ``k`` outside ``1..K``.
+
+    Examples
+    --------
+    >>> s = torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]], [[0.0, 1.0]]])
+    >>> [p.tolist() for p in ensemble_predictions(s, [1, 2])]
+    [[[1.0, 0.0]], [[0.5, 0.5]]]
+    """
+    samples = _as_tensor(samples, "samples")
+    if samples.dim() != 3:
+        raise ValueError(f"samples must have shape (K, N, C) (members, examples, classes), got "
+                         f"{tuple(samples.shape)}; use mc_samples(...).")
+    n_members = samples.shape[0]
+    ks = list(ks)
+    if not ks:
+        raise ValueError("ks is empty; pass the ensemble sizes to score, e.g. [1, 5, 20].")
+    for k in ks:
+        _check_positive_int(k, "every k in ks", "an ensemble size")
+        if k > n_members:
+            raise ValueError(f"k = {k} is larger than the number of members K = {n_members}; "
+                             f"draw more samples or use k <= {n_members}.")
+    csum = samples.double().cumsum(0)
+    return [csum[k - 1] / k for k in ks]
+
+
 def ensemble_curve(samples: Tensor, y: Tensor | np.ndarray, ks: Sequence[int],
                    n_bins: int = 15) -> list[Scores]:
     """Scores of the ensemble of the first ``k`` members, for every ``k`` in ``ks``.
@@ -566,7 +612,7 @@ def ensemble_curve(samples: Tensor, y: Tensor | np.ndarray, ks: Sequence[int],
     Returns
     -------
     list of Scores
-        One per ``k``, in the order of ``ks``.
+        One per ``k``, in the order of ``ks``: the scores of :func:`ensemble_predictions`.
 
     Raises
     ------
@@ -574,21 +620,7 @@ def ensemble_curve(samples: Tensor, y: Tensor | np.ndarray, ks: Sequence[int],
         ``samples`` not 3-D, an empty ``ks``, or a ``k`` outside ``1..K``; bad members or
         labels (see :func:`check_probs`).
     """
-    samples = _as_tensor(samples, "samples")
-    if samples.dim() != 3:
-        raise ValueError(f"samples must have shape (K, N, C) (members, examples, classes), got "
-                         f"{tuple(samples.shape)}; use mc_samples(...).")
-    n_members = samples.shape[0]
-    ks = list(ks)
-    if not ks:
-        raise ValueError("ks is empty; pass the ensemble sizes to score, e.g. [1, 5, 20].")
-    for k in ks:
-        _check_positive_int(k, "every k in ks", "an ensemble size")
-        if k > n_members:
-            raise ValueError(f"k = {k} is larger than the number of members K = {n_members}; "
-                             f"draw more samples or use k <= {n_members}.")
-    csum = samples.double().cumsum(0)
-    return [score(csum[k - 1] / k, y, n_bins) for k in ks]
+    return [score(p, y, n_bins) for p in ensemble_predictions(samples, ks)]
 
 
 # ---------------------------------------------------------------------------------------

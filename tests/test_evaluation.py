@@ -15,6 +15,7 @@ from course_lib.evaluation import (
     check_probs,
     confidence,
     ensemble_curve,
+    ensemble_predictions,
     expected_calibration_error,
     mc_predict,
     mc_samples,
@@ -294,6 +295,32 @@ def test_ensemble_curve_matches_direct_scores():
     assert curve[0] == score(s[0], y, 10)
     assert curve[1].nll == pytest.approx(nll(s.mean(0), y), rel=1e-6)
 
+
+
+def test_ensemble_predictions_are_the_means_of_the_first_k_members():
+    s = mc_samples(_net(), _x(), 5)
+    preds = ensemble_predictions(s, [5, 1, 3])
+    assert [p.dtype for p in preds] == [torch.float64] * 3
+    for p, k in zip(preds, [5, 1, 3]):
+        torch.testing.assert_close(p, s[:k].double().mean(0))
+        check_probs(p)  # rows still sum to one
+    # the same predictions that ensemble_curve scores
+    y = torch.tensor([0, 1, 2, 3, 4, 5])
+    assert ensemble_curve(s, y, [3])[0] == score(preds[2], y)
+
+
+def test_ensemble_predictions_bad_input():
+    s = torch.full((3, 4, 2), 0.5)
+    with pytest.raises(ValueError, match="k = 4 is larger than the number of members K = 3"):
+        ensemble_predictions(s, [4])
+    with pytest.raises(ValueError, match="every k in ks must be a positive integer"):
+        ensemble_predictions(s, [2.0])
+    with pytest.raises(ValueError, match="ks is empty"):
+        ensemble_predictions(s, [])
+    with pytest.raises(ValueError, match=r"shape \(K, N, C\).*mc_samples"):
+        ensemble_predictions(s[0], [1])
+    with pytest.raises(TypeError, match="torch.Tensor or a NumPy array"):
+        ensemble_predictions([[[0.5, 0.5]]], [1])
 
 @pytest.mark.parametrize("k", [0, -1, 1.5])
 def test_ensemble_size_below_one_is_refused(k):
