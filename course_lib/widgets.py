@@ -18,6 +18,8 @@ from course_lib.probability import Table
 
 #: The roles a variable can play in the conditioning widget.
 ROLES = ("target", "observed", "integrated out")
+#: CSS class of a widget that needs a running kernel (its cell is hidden from the book).
+KERNEL_WIDGET_CLASS = "course-kernel-widget"
 
 
 def conditioning_view(table: Table, roles: Mapping[str, str], observed_values: Mapping[str, object]) -> Table:
@@ -82,8 +84,11 @@ def conditioning_widget(table: Table, defaults: Mapping[str, tuple[str, object]]
         values = {n: kwargs[f"{n}_value"] for n in table.names}
         try:
             result = conditioning_view(table, roles, values)
-        except ValueError as err:
-            print(f"Cannot compute: {err}")
+        except ValueError as err:  # still a figure, so that every change of a control redraws it
+            fig, ax = plt.subplots(figsize=(6.4, 2.4))
+            ax.axis("off")
+            ax.text(0.5, 0.5, f"Cannot compute: {err}", ha="center", va="center", wrap=True)
+            plt.show()
             return
         observed = ", ".join(f"{n}={values[n]}" for n in table.names if roles[n] == "observed")
         label = f"p({', '.join(result.names)}" + (f" | {observed})" if observed else ")")
@@ -99,13 +104,72 @@ def conditioning_widget(table: Table, defaults: Mapping[str, tuple[str, object]]
     for name in table.names:
         role, value = defaults[name]
         controls[f"{name}_role"] = widgets.Dropdown(options=ROLES, value=role, description=name)
+        # only an observed variable's value enters the computation; the others are greyed out
         controls[f"{name}_value"] = widgets.Dropdown(
-            options=table.states[name], value=value, description="value"
+            options=table.states[name], value=value, description="value", disabled=role != "observed"
         )
+
+        def follow(change, value_box=controls[f"{name}_value"]):
+            value_box.disabled = change["new"] != "observed"
+
+        controls[f"{name}_role"].observe(follow, names="value")
     grid = widgets.GridBox(
         list(controls.values()), layout=widgets.Layout(grid_template_columns="repeat(2, 280px)")
     )
-    return widgets.VBox([grid, widgets.interactive_output(show, controls)])
+    box = widgets.VBox([grid, widgets.interactive_output(show, controls)])
+    box.add_class(KERNEL_WIDGET_CLASS)  # needs a running kernel; the book hides its cell
+    return box
+
+
+def conditioning_slice(table: Table, target: str, evidence: Mapping[str, object]) -> dict:
+    """Which entries of a joint table agree with the evidence, and p(target | evidence).
+
+    Arbitrary conditioning (chapter 1) seen on the table: keep the entries that agree with
+    every observed value, sum them by the target's value, and divide by their total mass
+    p(evidence).  Chapter 1's explorable draws this for several evidence sets.
+
+    Parameters
+    ----------
+    table : Table
+        A joint distribution.
+    target : str
+        The variable whose conditional distribution is wanted.
+    evidence : mapping of str to object
+        Observed variables and their observed states (may be empty: then the result is the
+        marginal of ``target``).
+
+    Returns
+    -------
+    dict
+        ``entries`` (one tuple of state labels per entry of the table, in C order), ``joint``
+        (their probabilities, flat), ``kept`` (bool mask: the entry agrees with the evidence),
+        ``evidence_prob`` (the kept mass, p(evidence)), ``conditional`` (:class:`Table`
+        p(target | evidence)) and ``marginal`` (:class:`Table` p(target), before any evidence).
+
+    Raises
+    ------
+    ValueError
+        ``target`` is not one variable of the table or is also observed, an observed name or
+        state is unknown, or the evidence has probability zero.
+    """
+    if not isinstance(target, str) or target not in table.names:
+        raise ValueError(f"target must be the name of one variable of the table {list(table.names)}, "
+                         f"got {target!r}.")
+    if target in evidence:
+        raise ValueError(f"{target!r} cannot be both the target and observed; drop it from the evidence.")
+    conditional = table.query([target], evidence)  # checks names, states and p(evidence) > 0
+    observed = {table.names.index(n): table._index(n, v) for n, v in evidence.items()}
+    index = list(np.ndindex(table.probs.shape))
+    kept = np.array([all(idx[a] == i for a, i in observed.items()) for idx in index])
+    joint = table.probs.ravel().copy()
+    return {
+        "entries": [tuple(table.states[n][i] for n, i in zip(table.names, idx)) for idx in index],
+        "joint": joint,
+        "kept": kept,
+        "evidence_prob": float(joint[kept].sum()),
+        "conditional": conditional,
+        "marginal": table.marginal([target]),
+    }
 
 
 # ---------------------------------------------------------------------------------------

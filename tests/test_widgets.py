@@ -45,6 +45,59 @@ def test_conditioning_view_needs_every_role(rain_table):
         conditioning_view(rain_table, {"rain": "target", "sprinkler": "target"}, {})
 
 
+def test_conditioning_slice_keeps_the_agreeing_entries_and_renormalizes(rain_table):
+    from course_lib.widgets import conditioning_slice
+
+    s = conditioning_slice(rain_table, "rain", {"grass": 1, "sprinkler": 0})
+    assert len(s["entries"]) == 8 and s["entries"][0] == (0, 0, 0) and s["entries"][-1] == (1, 1, 1)
+    np.testing.assert_array_equal(s["joint"], rain_table.probs.ravel())
+    # kept: exactly the entries with sprinkler = 0 and grass = 1
+    assert [e for e, k in zip(s["entries"], s["kept"]) if k] == [(0, 0, 1), (1, 0, 1)]
+    assert s["evidence_prob"] == pytest.approx(rain_table.probs[:, 0, 1].sum())
+    np.testing.assert_allclose(s["conditional"].probs, rain_table.probs[:, 0, 1] / s["evidence_prob"])
+    assert s["marginal"].allclose(rain_table.marginal(["rain"]))
+
+
+def test_conditioning_slice_without_evidence_is_the_marginal(rain_table):
+    from course_lib.widgets import conditioning_slice
+
+    s = conditioning_slice(rain_table, "grass", {})
+    assert s["kept"].all() and s["evidence_prob"] == pytest.approx(1.0)
+    assert s["conditional"].allclose(rain_table.marginal(["grass"]))
+
+
+def test_conditioning_slice_bad_input(rain_table):
+    from course_lib.widgets import conditioning_slice
+
+    with pytest.raises(ValueError, match="target must be the name of one variable"):
+        conditioning_slice(rain_table, "snow", {})
+    with pytest.raises(ValueError, match="cannot be both the target and observed"):
+        conditioning_slice(rain_table, "rain", {"rain": 1})
+    with pytest.raises(ValueError, match="is not a state of grass"):
+        conditioning_slice(rain_table, "rain", {"grass": "soggy"})
+    zero = Table([[0.5, 0.0], [0.5, 0.0]], ["a", "b"])
+    with pytest.raises(ValueError, match="the evidence is impossible"):
+        conditioning_slice(zero, "a", {"b": 1})
+
+
+def test_conditioning_widget_is_marked_kernel_only_and_greys_out_unused_values(rain_table):
+    import ipywidgets as widgets
+
+    from course_lib.widgets import KERNEL_WIDGET_CLASS, conditioning_widget
+
+    ui = conditioning_widget(rain_table, {"rain": ("target", 1), "sprinkler": ("integrated out", 0),
+                                          "grass": ("observed", 1)})
+    assert KERNEL_WIDGET_CLASS == "course-kernel-widget" and KERNEL_WIDGET_CLASS in ui._dom_classes
+    rain_role, rain_value, sprinkler_role, sprinkler_value, grass_role, grass_value = [
+        c for c in ui.children[0].children if isinstance(c, widgets.Dropdown)]
+    # only an observed variable's value is used
+    assert (rain_value.disabled, sprinkler_value.disabled, grass_value.disabled) == (True, True, False)
+    sprinkler_role.value = "observed"
+    assert not sprinkler_value.disabled
+    grass_role.value = "target"
+    assert grass_value.disabled
+
+
 # ---- chapter 2: the coin ------------------------------------------------------------------
 from course_lib.inference import BetaBernoulli  # noqa: E402
 from course_lib.widgets import REGRESSION_MAX_POINTS, coin_view, regression_view  # noqa: E402
