@@ -9,6 +9,11 @@ import pytest
 from course_lib import data
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: trains a network (tests/test_grading.py's A4); "
+                            "make test runs it, pytest -m 'not slow' skips it")
+
+
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
     """The folder holding the verified MNIST files (skips when none is available offline)."""

@@ -1,0 +1,249 @@
+"""Tests for tools/grading.py: every assignment graded through nbgrader, grades that survive.
+
+For EVERY ``chapters/assignments/a*.ipynb`` a fresh instructor course (in a temporary folder)
+releases the assignment, collects four submissions and autogrades them with the course's own
+``nbgrader_config.py``:
+
+* ``right``: every stub replaced by the solution -> all points;
+* ``wrong``: the solution with one function replaced by the wrong body of :data:`WRONG`
+  -> all points but that task's;
+* ``raising``: the release as handed out (every stub raises ``NotImplementedError``) -> 0;
+* ``deleted``: the right solution with its first check cell deleted -> all points (nbgrader puts
+  the cell back, ``add_missing_cells``) and the flag ``missing_cell`` in the export.
+
+No cell may need manual grading. The assignment whose solution trains a network (A4, three
+trainings of about a minute each on the course CPU) is marked ``slow``: ``make test`` runs it,
+``pytest -m "not slow"`` skips it for a quick loop. Also: the late policy, the settings' errors,
+a moved course, and ``make clean`` leaving ``instructor/`` alone.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+import grading  # noqa: E402
+import student_edition  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")  # nbgrader's own session use
+
+#: One wrong function per assignment: the solution cell's grade_id and the whole wrong cell.
+#: Add an entry for a new assignment (a test fails until there is one).
+WRONG = {
+    "a1_conditioning_bayes": ("a1-conditional",  # the joint p(X, Z=z), not normalised
+                              "def conditional(p, z):\n    return p[:, :, z].sum(axis=1)\n"),
+    "a2_elbo_regression": ("a2-mean-field",  # the marginal variances diag(S_N)
+                           "def mean_field(Phi, t, alpha, beta):\n"
+                           "    precision = alpha * np.eye(Phi.shape[1]) + beta * Phi.T @ Phi\n"
+                           "    cov = np.linalg.inv(precision)\n"
+                           "    return beta * cov @ Phi.T @ t, np.diag(cov)\n"),
+    "a3_kl_approximation": ("a3-neg-kl-mc",  # the sign flipped (+KL)
+                            "def neg_kl_mc(log_alpha, eps):\n"
+                            "    log_alpha = np.asarray(log_alpha, dtype=float)\n"
+                            "    e_log = np.log(np.abs(1.0 + np.exp(0.5 * log_alpha)[..., None] * eps)).mean(axis=-1)\n"
+                            "    return -(0.5 * log_alpha - e_log - kl.C_INF)\n"),
+    "a4_sparse_vd_lenet": ("a4-eval",  # no pruning at test time
+                           "def eval_forward(x, theta, log_sigma2, bias, threshold):\n"
+                           "    return F.linear(x, theta, bias)\n"),
+}
+#: Assignments whose solution trains a network: graded in the slow tests only.
+SLOW = {"a4_sparse_vd_lenet"}
+KINDS = ("right", "wrong", "raising", "deleted")
+ASSIGNMENTS = [p.stem for p in student_edition.assignment_notebooks(ROOT)]
+
+
+def _meta(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def submission(release: nbformat.NotebookNode, source: nbformat.NotebookNode, kind: str, wrong: tuple):
+    """The released notebook completed as a student of ``kind`` would (see the module docstring)."""
+    answers = {_meta(c)["grade_id"]: c.source for c in source.cells if _meta(c).get("solution")}
+    nb = nbformat.from_dict(release)
+    if kind == "raising":
+        return nb
+    for cell in nb.cells:
+        if _meta(cell).get("solution"):
+            gid = _meta(cell)["grade_id"]
+            code = wrong[1] if (kind == "wrong" and gid == wrong[0]) else answers[gid]
+            cell.source = "\n".join(line for line in code.splitlines() if "### " not in line)
+    if kind == "deleted":
+        first_check = next(i for i, c in enumerate(nb.cells) if _meta(c).get("grade"))
+        del nb.cells[first_check]
+    return nb
+
+
+def _settings(tmp: Path, due: str = "", method: str = "per_day") -> Path:
+    path = tmp / "grading.yml"
+    path.write_text(f"course_id: test-course\nexchange_root: ''\ntimeout: 900\n"
+                    f"late_policy: {{method: {method}, per_day: 0.1}}\n"
+                    f"assignments:\n  a1_conditioning_bayes: {{due: {due!r}}}\n")
+    return path
+
+
+def _run(course: Path, settings: Path, *args: str) -> None:
+    assert grading.main(["--course", str(course), "--settings", str(settings), *args]) == 0
+
+
+def _read_grades(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module", params=[pytest.param(a, marks=pytest.mark.slow) if a in SLOW else a
+                                        for a in ASSIGNMENTS])
+def graded(request, tmp_path_factory):
+    """One assignment released, four submissions collected and autograded; its grades.csv rows."""
+    name = request.param
+    assert name in WRONG, f"add a wrong function for {name} to WRONG in {__file__}"
+    tmp = tmp_path_factory.mktemp(name)
+    course, settings = tmp / "instructor", _settings(tmp)
+    _run(course, settings, "release", name)
+    release = nbformat.read(course / "release" / name / f"{name}.ipynb", as_version=4)
+    source = nbformat.read(ROOT / "chapters" / "assignments" / f"{name}.ipynb", as_version=4)
+    for kind in KINDS:
+        folder = tmp / "submissions" / kind
+        folder.mkdir(parents=True)
+        nbformat.write(submission(release, source, kind, WRONG[name]), folder / f"{name}.ipynb")
+    _run(course, settings, "collect", str(tmp / "submissions"), "-a", name)
+    _run(course, settings, "autograde", name)
+    _run(course, settings, "feedback", name)
+    _run(course, settings, "export")
+    checks = {_meta(c)["grade_id"]: float(_meta(c)["points"]) for c in source.cells if _meta(c).get("grade")}
+    return name, course, checks, _read_grades(course / "grades.csv")
+
+
+def test_grading_scores_every_kind_of_submission(graded):
+    name, course, checks, rows = graded
+    by_kind = {kind: {r["task"]: r for r in rows if r["student"] == kind} for kind in KINDS}
+    scores = {kind: sum(float(r["points"]) for r in tasks.values()) for kind, tasks in by_kind.items()}
+    total = sum(checks.values())
+    wrong_check = WRONG[name][0] + "-check"
+    first_check = next(iter(checks))
+    print(f"\n{name}: " + ", ".join(f"{k} {scores[k]:g}/{total:g}" for k in KINDS))
+    for kind in KINDS:
+        assert set(by_kind[kind]) == set(checks), (kind, sorted(by_kind[kind]))
+        assert all(float(r["max_points"]) == checks[t] for t, r in by_kind[kind].items())
+        assert not [r for r in by_kind[kind].values() if "needs_manual_grade" in r["flags"]], kind
+    assert scores == {"right": total, "wrong": total - checks[wrong_check], "raising": 0.0, "deleted": total}
+    assert {t for t, r in by_kind["wrong"].items() if float(r["points"]) == 0} == {wrong_check}
+    assert [t for t, r in by_kind["deleted"].items() if r["flags"]] == [first_check]
+    assert by_kind["deleted"][first_check]["flags"] == "missing_cell"
+    assert not any(r["flags"] for kind in ("right", "wrong", "raising") for r in by_kind[kind].values())
+    # the feedback a student gets: one HTML page per submission, the check's message in it
+    for kind in KINDS:
+        assert (course / "feedback" / kind / name / f"{name}.html").is_file(), kind
+    graded_nb = nbformat.read(course / "autograded" / "wrong" / name / f"{name}.ipynb", as_version=4)
+    check_cell = next(c for c in graded_nb.cells if _meta(c).get("grade_id") == wrong_check)
+    assert any(o.get("output_type") == "error" for o in check_cell.outputs)
+
+
+def test_a1_wrong_submission_names_its_mistake(graded):
+    name, course, _, rows = graded
+    if name != "a1_conditioning_bayes":
+        pytest.skip("the message is asserted for assignment 1")
+    tasks = {r["task"]: float(r["points"]) for r in rows if r["student"] == "wrong"}
+    assert (tasks["a1-conditional-check"], tasks["a1-posterior-check"]) == (0.0, 2.0)
+    graded_nb = nbformat.read(course / "autograded" / "wrong" / name / f"{name}.ipynb", as_version=4)
+    feedback = "".join(o.get("evalue", "") for c in graded_nb.cells for o in c.get("outputs", []))
+    assert "you returned the joint p(X, Z=0)" in feedback
+    page = (course / "feedback" / "wrong" / name / f"{name}.html").read_text()
+    assert "you returned the joint p(X, Z=0)" in page
+
+
+def test_late_submission_is_flagged_and_penalised(tmp_path):
+    """Due 2027-01-15 23:59 UTC, submitted 1.5 days later: 2 started days x 10 % of the score."""
+    name = "a1_conditioning_bayes"
+    course, settings = tmp_path / "instructor", _settings(tmp_path, due="2027-01-15T23:59:00+00:00")
+    _run(course, settings, "release", name)
+    release = nbformat.read(course / "release" / name / f"{name}.ipynb", as_version=4)
+    source = nbformat.read(ROOT / "chapters" / "assignments" / f"{name}.ipynb", as_version=4)
+    folder = tmp_path / "submissions" / "latecomer"
+    folder.mkdir(parents=True)
+    nbformat.write(submission(release, source, "right", WRONG[name]), folder / f"{name}.ipynb")
+    (folder / "timestamp.txt").write_text("2027-01-17 11:59:00.000000 UTC")
+    _run(course, settings, "collect", str(tmp_path / "submissions"))
+    _run(course, settings, "autograde", name)
+    _run(course, settings, "export", "--out", str(tmp_path / "grades.csv"))
+    rows = _read_grades(tmp_path / "grades.csv")
+    assert all("late" in r["flags"].split(";") for r in rows)
+    penalty = [r for r in rows if r["task"] == "late penalty"]
+    assert len(penalty) == 1 and float(penalty[0]["points"]) == pytest.approx(-0.8)
+    assert sum(float(r["points"]) for r in rows) == pytest.approx(3.2)
+
+
+def test_config_has_no_absolute_path_and_a_moved_course_grades_into_its_own_gradebook(tmp_path):
+    course = grading.Course(folder=tmp_path / "a" / "instructor", settings_file=_settings(tmp_path))
+    text = course.write_config().read_text()
+    assert str(tmp_path) not in text and str(ROOT) not in text
+    assert "c.OverwriteCells.add_missing_cells = True" in text
+    assert "c.CourseDirectory.course_id = 'test-course'" in text
+    shutil.move(tmp_path / "a", tmp_path / "b")
+    moved = tmp_path / "b" / "instructor"
+    out = subprocess.run([sys.executable, "-c", "from traitlets.config.loader import PyFileConfigLoader as L; "
+                          f"c = L('nbgrader_config.py', path={str(moved)!r}).load_config(); "
+                          "print(c.CourseDirectory.root); print(c.CourseDirectory.db_url)"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out == [str(moved), f"sqlite:///{moved / 'gradebook.db'}"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("course_id: 'has space'\n", "course_id must be a name without spaces"),
+    ("course_id: c\nlate_policy: {method: half}\n", "late_policy.method must be one of"),
+    ("course_id: c\nlate_policy: {method: per_day, per_day: 2}\n", "per_day is a fraction"),
+    ("course_id: c\nassignments:\n  a1_conditioning_bayes: {due: 'next friday'}\n", "write it as ISO 8601"),
+])
+def test_bad_settings_say_what_to_fix(tmp_path, text, message):
+    (tmp_path / "grading.yml").write_text(text)
+    with pytest.raises(ValueError, match=message):
+        grading.Course(folder=tmp_path / "instructor", settings_file=tmp_path / "grading.yml")
+
+
+def test_bad_collect_input_says_what_to_fix(tmp_path):
+    course = grading.Course(folder=tmp_path / "instructor", settings_file=_settings(tmp_path))
+    with pytest.raises(ValueError, match="no student folders"):
+        course.collect(tmp_path / "nothing")
+    (tmp_path / "subs" / "ann").mkdir(parents=True)
+    nbformat.write(nbformat.v4.new_notebook(), tmp_path / "subs" / "ann" / "homework.ipynb")
+    with pytest.raises(ValueError, match="not an assignment notebook; name it after its assignment"):
+        course.collect(tmp_path / "subs")
+    with pytest.raises(ValueError, match="exchange_root is empty"):
+        course.collect(None)
+    with pytest.raises(ValueError, match="unknown assignment"):
+        course.assignments(["a9_nothing"])
+
+
+def test_make_clean_leaves_the_grades_alone(tmp_path):
+    """make clean and make distclean in a copy of the Makefile: instructor/ survives, outputs go."""
+    shutil.copy2(ROOT / "Makefile", tmp_path / "Makefile")
+    grades = ["instructor/gradebook.db", "instructor/submitted/ann/a1/a1.ipynb",
+              "instructor/autograded/ann/a1/a1.ipynb", "instructor/feedback/ann/a1/a1.html",
+              "instructor/grades.csv"]
+    outputs = ["_build/html/index.html", "student/assignments/a1.ipynb", "assignments/a1.ipynb"]
+    for rel in grades + outputs:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x")
+    for target in ("clean", "distclean"):
+        subprocess.run(["make", target], cwd=tmp_path, check=True, capture_output=True)
+        assert all((tmp_path / rel).is_file() for rel in grades), target
+        assert not any((tmp_path / rel).exists() for rel in outputs), target
+    for line in (ROOT / "Makefile").read_text().splitlines():
+        if "rm " in line and "instructor" in line:
+            assert line.strip() == "rm -rf instructor", line  # only in clean-grades
+    subprocess.run(["make", "clean-grades"], cwd=tmp_path, check=True, capture_output=True)
+    assert not (tmp_path / "instructor").exists()
+
+
+def test_cli_help_names_every_step():
+    out = subprocess.run([sys.executable, str(ROOT / "tools" / "grading.py"), "--help"],
+                         capture_output=True, text=True, check=True, env=dict(os.environ)).stdout
+    for step in ("release", "collect", "autograde", "feedback", "export"):
+        assert step in out
