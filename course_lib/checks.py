@@ -28,7 +28,10 @@ from __future__ import annotations
 
 import functools
 import math
+import traceback
+import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -71,35 +74,151 @@ class CheckFailed(AssertionError):
 # ---------------------------------------------------------------------------------------
 # the diagnosis machinery
 # ---------------------------------------------------------------------------------------
+#: The outcome of the last call of each check in this kernel (``check name -> passed``); read by
+#: :func:`passed` and :func:`passed_or_reference`.
+_PASSED: dict[str, bool] = {}
+
+#: The library's reference for each assignment function that a later task builds on, under the
+#: name the notebook gives it (``name -> (its check, the reference)``).  A check of a later task
+#: runs the student's function with these references in place of the student's own, so that one
+#: mistake costs one task (see :func:`_call`).
+_UPSTREAM: dict[str, tuple[str, Callable]] = {}
+
+
+def _graded(check_fn: Callable) -> Callable:
+    """Decorate a check: record pass / fail, silence warnings, and trim the traceback.
+
+    nbgrader scores a check cell 0 when anything reaches stderr, so warnings raised while the
+    student's function runs inside the check are silenced (the check reports NaNs itself).  A
+    failing check raises its :class:`CheckFailed` (or the stub's ``NotImplementedError``) from
+    this wrapper with the check's internal frames removed and no chained exception: the feedback
+    shows the cell's line and the message, not a page of ``course_lib`` internals.
+    """
+    name = check_fn.__name__
+
+    @functools.wraps(check_fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _PASSED[name] = False
+        try:
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                result = check_fn(*args, **kwargs)
+        except (CheckFailed, NotImplementedError) as exc:
+            raise exc.with_traceback(None) from None
+        _PASSED[name] = True
+        return result
+
+    return wrapper
+
+
+def passed(check: str) -> bool:
+    """Whether the last call of ``check`` (e.g. ``"check_log_alpha"``) in this kernel passed."""
+    return _PASSED.get(check, False)
+
+
+def reference(name: str) -> Callable:
+    """The library's reference for the assignment function called ``name`` (e.g. ``"log_alpha"``).
+
+    Raises
+    ------
+    KeyError
+        If no assignment function of that name has a reference (the message lists them).
+    """
+    try:
+        return _UPSTREAM[name][1]
+    except KeyError:
+        raise KeyError(f"no reference for {name!r}; known: {sorted(_UPSTREAM)}.") from None
+
+
+def passed_or_reference(namespace: dict, names: Sequence[str], verbose: bool = True) -> dict[str, Callable]:
+    """The student's functions whose checks passed, the library's reference for the others.
+
+    A task that builds on earlier ones (assignment 4's trained network) uses this so that a
+    mistake in an earlier task costs that task's points only.
+
+    Parameters
+    ----------
+    namespace : dict
+        Where the student's functions live (``globals()`` of the notebook).
+    names : sequence of str
+        Function names with a reference (see :func:`reference`).
+    verbose : bool, default True
+        Print, per function, whether the student's or the reference is used.
+    """
+    chosen = {}
+    for name in names:
+        check, ref = _UPSTREAM[name]
+        mine = namespace.get(name)
+        if callable(mine) and passed(check):
+            chosen[name] = mine
+            note = "yours"
+        else:
+            chosen[name] = ref
+            note = f"the library's reference ({check} did not pass, or was not run)"
+        if verbose:
+            print(f"{name}: {note}")
+    return chosen
+
+
+def _format_index(i: tuple) -> str:
+    return "[" + ", ".join(str(int(v)) for v in i) + "]"
+
+
 def _to_array(value: Any, check: str, what: str) -> np.ndarray:
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu().double().numpy()
+    if value is None:
+        raise CheckFailed(check, f"your function returned None instead of {what}: end it with "
+                          "`return ...` (printing a value does not return it).", "type")
     try:
-        if value is None:
-            raise TypeError("None")
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
         raise CheckFailed(
-            check, f"{what} should be a number or an array of numbers, but it returned "
-            f"{type(value).__name__} {value!r:.80}. Return the value (use `return ...`).", "type",
+            check, f"{what} should be a number or an array of numbers, but your function returned "
+            f"a {type(value).__name__}: {value!r:.80}.", "type",
         ) from None
     return arr
 
 
-def _call(fn: Callable, args: tuple, check: str) -> Any:
+def _where_in_student_code(exc: BaseException) -> str:
+    """' (line N of your code: `...`)' for the deepest frame outside the library, or ''."""
+    here = str(Path(__file__).resolve().parent)
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not f.filename.startswith(here) and "site-packages" not in f.filename
+              and "/lib/python" not in f.filename]
+    if not frames:
+        return ""
+    f = frames[-1]
+    return f" (line {f.lineno} of your code: `{(f.line or '').strip()}`)"
+
+
+def _call(fn: Callable, args: tuple, check: str, upstream: Sequence[str] = ()) -> Any:
+    """Run the student's ``fn(*args)`` and turn its errors into the check's words.
+
+    ``upstream`` names functions of earlier tasks (keys of ``_UPSTREAM``); while ``fn`` runs,
+    those found in its module's globals are replaced by the library's references, so a wrong
+    earlier function cannot fail this task.
+    """
     if not callable(fn):
         raise CheckFailed(check, f"expected your function, got {type(fn).__name__}; pass the function "
                           "itself (no parentheses).", "type")
+    g = getattr(fn, "__globals__", {})
+    saved = {name: g[name] for name in upstream if name in g and name in _UPSTREAM}
     try:
+        for name in saved:
+            g[name] = _UPSTREAM[name][1]
         return fn(*args)
-    except NotImplementedError as exc:  # a stub: keep the type, so the notebook stops right here
+    except NotImplementedError:  # a stub: keep the type, so the notebook stops right here
         raise NotImplementedError(
-            f"{check}: your function is still the stub; replace the `raise NotImplementedError()` "
-            "line with your code, then run this check again."
-        ) from exc
+            f"{check}: your function is still the stub; replace the `# YOUR CODE HERE` and "
+            "`raise NotImplementedError()` lines with your code, then run this check again."
+        ) from None
     except Exception as exc:  # the student's bug: report it in the check's words
-        raise CheckFailed(check, f"calling your function raised {type(exc).__name__}: {exc}. "
-                          "Run it on a small example and read the traceback.", "error") from exc
+        raise CheckFailed(check, f"calling your function raised {type(exc).__name__}: {exc}"
+                          f"{_where_in_student_code(exc)}. Run it on a small example and read the "
+                          "traceback.", "error") from None
+    finally:
+        g.update(saved)
 
 
 def _close(a: np.ndarray, b: np.ndarray, rtol: float, atol: float) -> bool:
@@ -107,13 +226,21 @@ def _close(a: np.ndarray, b: np.ndarray, rtol: float, atol: float) -> bool:
 
 
 def _diagnose(check: str, got: Any, expected: Any, mistakes: Sequence[tuple[str, Any, str]],
-              what: str, nan_hint: str | None = None, rtol: float = RTOL, atol: float = ATOL) -> None:
-    """Pass if ``got`` equals ``expected``; else raise with the hint of the matching mistake."""
+              what: str, nan_hint: str | None = None, rtol: float = RTOL, atol: float = ATOL,
+              shape_hints: dict[tuple, tuple[str, str]] | None = None) -> None:
+    """Pass if ``got`` equals ``expected``; else raise with the hint of the matching mistake.
+
+    ``shape_hints`` maps a wrong shape to ``(mistake, hint)``: a shape that betrays a mistake
+    (a sum over the wrong axis) gets that hint instead of the plain shape message.
+    """
     got_a = _to_array(got, check, what)
     exp_a = np.asarray(expected, dtype=float)
     if got_a.shape != exp_a.shape:
         if got_a.size == exp_a.size == 1:
             got_a = got_a.reshape(exp_a.shape)
+        elif shape_hints and got_a.shape in shape_hints:
+            name, hint = shape_hints[got_a.shape]
+            raise CheckFailed(check, hint, name)
         else:
             raise CheckFailed(check, f"{what} has shape {got_a.shape}, expected {exp_a.shape}.", "shape")
     if not np.all(np.isfinite(got_a)):
@@ -133,31 +260,47 @@ def _diagnose(check: str, got: Any, expected: Any, mistakes: Sequence[tuple[str,
             raise CheckFailed(check, hint, name)
     diff = np.abs(got_a - exp_a)
     i = np.unravel_index(np.argmax(diff), diff.shape) if diff.ndim else ()
+    where = f"at index {_format_index(i)} " if diff.ndim else ""
     raise CheckFailed(
-        check, f"{what} is wrong and matches none of the typical mistakes: at index {tuple(i)} "
-        f"you return {got_a[i]:.6g}, the reference is {exp_a[i]:.6g} (largest difference "
-        f"{diff.max():.3g}). Compare your formula with the equation in the task, term by term.",
+        check, f"{what} is wrong and matches none of the typical mistakes: {where}you return "
+        f"{got_a[i]:.6g}, the reference is {exp_a[i]:.6g} (largest difference {diff.max():.3g}). "
+        "Compare your formula with the equation in the task, term by term.",
         "wrong",
     )
 
 
-def _ok(message: str) -> None:
-    print(f"OK - {message}")
+def _ok(message: str, hidden: int | None = None) -> None:
+    if hidden is None:  # hidden tests print nothing
+        print(f"OK - {message}")
+
+
+def _rng(hidden: int | None, default: int) -> np.random.Generator:
+    return np.random.default_rng(default if hidden is None else hidden)
 
 
 # ---------------------------------------------------------------------------------------
 # A1: conditioning and Bayes on a joint table
 # ---------------------------------------------------------------------------------------
-def _joint_xyz() -> np.ndarray:
-    w = np.random.default_rng(1).gamma(1.0, size=(3, 4, 2))
+def _joint_xyz(hidden: int | None = None) -> np.ndarray:
+    shape = (3, 4, 2) if hidden is None else (4, 3, 3)
+    w = _rng(hidden, 1).gamma(1.0, size=shape)
     return w / w.sum()
 
 
-def check_conditional(fn: Callable[[np.ndarray, int], np.ndarray]) -> None:
+@_graded
+def check_conditional(fn: Callable[[np.ndarray, int], np.ndarray], hidden: int | None = None) -> None:
     """Check ``fn(p_xyz, z) -> p(X | Z=z)`` with Y summed out, for a joint array p[x, y, z].
 
     Mistakes caught: returning the joint p(X, Z=z) (not divided by p(Z=z)); fixing Y at one
-    value instead of summing it out; the reversed conditional p(Z=z | X).
+    value instead of summing it out; the reversed conditional p(Z=z | X); the wrong slice of
+    the table (conditioning on Y = z, or summing over X).
+
+    Parameters
+    ----------
+    fn : callable
+        The student's function.
+    hidden : int, optional
+        Seed of other inputs (a hidden test); the check then prints nothing when it passes.
 
     Raises
     ------
@@ -165,8 +308,9 @@ def check_conditional(fn: Callable[[np.ndarray, int], np.ndarray]) -> None:
         With the hint of the diagnosed mistake.
     """
     check = "check_conditional"
-    p = _joint_xyz()
-    for z in range(p.shape[2]):
+    p = _joint_xyz(hidden)
+    nx, ny, nz = p.shape
+    for z in range(nz):
         expected = Table(p, ["X", "Y", "Z"]).query(["X"], {"Z": z}).probs
         joint = p[:, :, z].sum(axis=1)
         mistakes = [
@@ -177,23 +321,42 @@ def check_conditional(fn: Callable[[np.ndarray, int], np.ndarray]) -> None:
              f"you divided by p(X), which gives the reversed conditional p(Z={z} | X). "
              f"p(X | Z={z}) divides by p(Z={z}), the sum of the slice over X."),
         ]
-        for y in range(p.shape[1]):
+        if z < ny:
+            wrong = p[:, z, :].sum(axis=1)
+            mistakes.append((
+                "wrong_slice", wrong / wrong.sum(),
+                f"you took the slice p[:, {z}, :], which conditions on Y={z}: the axes of p are "
+                f"(X, Y, Z), so the observed Z=z is the last axis, p[:, :, z]; then sum over Y (axis 1).",
+            ))
+        for y in range(ny):
             mistakes.append((
                 "nuisance_fixed", p[:, y, z] / p[:, y, z].sum(),
                 f"you returned p(X | Y={y}, Z={z}): Y is a nuisance variable and must be summed "
                 "out (sum rule) before normalising, not fixed at one value.",
             ))
+        shape_hints = {}
+        if ny != nx:
+            shape_hints[(ny,)] = ("wrong_axis", f"your result has {ny} entries, one per state of Y: you "
+                                  "summed over X (axis 0). Sum the slice p[:, :, z] over Y (axis=1) to "
+                                  f"keep one entry per state of X ({nx}).")
+        if nz != nx:
+            shape_hints[(nz,)] = ("wrong_slice", f"your result has {nz} entries, one per state of Z: "
+                                  "slice the observed value with p[:, :, z] (Z is the last axis), then "
+                                  "sum over Y.")
         got = _call(fn, (p.copy(), z), check)
-        _diagnose(check, got, expected, mistakes, f"p(X | Z={z})")
-    _ok("p(X | Z=z) sums Y out and renormalises; it matches Table.query for every z.")
+        _diagnose(check, got, expected, mistakes, f"p(X | Z={z})", shape_hints=shape_hints)
+    _ok("p(X | Z=z) sums Y out and renormalises; it matches Table.query for every z.", hidden)
 
 
-def check_posterior(fn: Callable[[np.ndarray, np.ndarray, int], np.ndarray]) -> None:
+@_graded
+def check_posterior(fn: Callable[[np.ndarray, np.ndarray, int], np.ndarray],
+                    hidden: int | None = None) -> None:
     """Check ``fn(prior, likelihood, t) -> p(d | t)`` (Bayes' theorem on a discrete hypothesis).
 
     ``prior`` has shape (K,), ``likelihood[d, t] = p(t | d)`` has shape (K, M), ``t`` is the
     observed column.  Mistakes caught: no division by the evidence; the likelihood returned
     as the posterior (the base-rate fallacy); the normalised likelihood (prior forgotten).
+    ``hidden``: seed of other inputs (a hidden test).
 
     Raises
     ------
@@ -201,8 +364,13 @@ def check_posterior(fn: Callable[[np.ndarray, np.ndarray, int], np.ndarray]) -> 
         With the hint of the diagnosed mistake.
     """
     check = "check_posterior"
-    prior = np.array([0.01, 0.09, 0.9])
-    lik = np.array([[0.95, 0.05], [0.6, 0.4], [0.1, 0.9]])
+    if hidden is None:
+        prior = np.array([0.01, 0.09, 0.9])
+        lik = np.array([[0.95, 0.05], [0.6, 0.4], [0.1, 0.9]])
+    else:
+        rng = _rng(hidden, 0)
+        prior = rng.dirichlet(np.ones(4))
+        lik = rng.dirichlet(np.ones(3), size=4)
     for t in range(lik.shape[1]):
         unnorm = prior * lik[:, t]
         expected = unnorm / unnorm.sum()
@@ -219,7 +387,7 @@ def check_posterior(fn: Callable[[np.ndarray, np.ndarray, int], np.ndarray]) -> 
         ]
         got = _call(fn, (prior.copy(), lik.copy(), t), check)
         _diagnose(check, got, expected, mistakes, f"p(d | t={t})")
-    _ok("posterior = prior x likelihood / evidence, for every observed t.")
+    _ok("posterior = prior x likelihood / evidence, for every observed t.", hidden)
 
 
 # ---------------------------------------------------------------------------------------
@@ -228,11 +396,16 @@ def check_posterior(fn: Callable[[np.ndarray, np.ndarray, int], np.ndarray]) -> 
 def _regression_problem(n: int = 12, d: int = 3, seed: int = 2):
     rng = np.random.default_rng(seed)
     Phi = rng.normal(size=(n, d))
-    t = Phi @ np.array([0.5, -1.0, 2.0])[:d] + 0.3 * rng.normal(size=n)
+    w_true = np.array([0.5, -1.0, 2.0])[:d] if d <= 3 else rng.normal(size=d)
+    t = Phi @ w_true + 0.3 * rng.normal(size=n)
     A = rng.normal(size=(d, d))
     S = 0.05 * (A @ A.T) + 0.02 * np.eye(d)
     m = rng.normal(size=d)
     return Phi, t, m, S, 2.0, 5.0
+
+
+def _kl_gauss(m, S, alpha, D, logdet_S) -> float:
+    return float(0.5 * (alpha * np.trace(S) + alpha * m @ m - D - D * math.log(alpha) - logdet_S))
 
 
 def _elbo_parts(m, S, Phi, t, alpha, beta) -> dict[str, float]:
@@ -242,17 +415,21 @@ def _elbo_parts(m, S, Phi, t, alpha, beta) -> dict[str, float]:
     trace = float(np.trace(Phi @ S @ Phi.T))
     const = 0.5 * N * math.log(beta / (2 * math.pi))
     logdet_S = float(np.linalg.slogdet(S)[1])
-    kl = 0.5 * (alpha * np.trace(S) + alpha * m @ m - D - D * math.log(alpha) - logdet_S)
-    return dict(const=const, resid2=resid2, trace=trace, kl=float(kl), beta=beta)
+    kl = _kl_gauss(m, S, alpha, D, logdet_S)
+    return dict(const=const, resid2=resid2, trace=trace, kl=kl, beta=beta, N=N, D=D,
+                logdet_S=logdet_S)
 
 
-def check_elbo(fn: Callable[..., float]) -> None:
+@_graded
+def check_elbo(fn: Callable[..., float], hidden: int | None = None) -> None:
     """Check ``fn(m, S, Phi, t, alpha, beta) -> ELBO`` of q = N(m, S) in closed form.
 
     Model p(w) = N(0, alpha^-1 I), p(t | w) = N(Phi w, beta^-1 I).  Mistakes caught: the KL's
     sign flipped; a missing 1/2 in the KL or in the data term; the trace term tr(Phi S Phi^T)
-    forgotten (q's variance ignored); the KL left out.  The reference equals
-    :func:`course_lib.vi.linear_gaussian_elbo`.
+    forgotten (q's variance ignored); the KL left out; N and D swapped (``d, n = Phi.shape``);
+    the ``- D`` of the KL missing; ``slogdet(S)[0]`` (the sign) for the log-determinant.  The
+    reference equals :func:`course_lib.vi.linear_gaussian_elbo`.  ``hidden``: seed of other
+    inputs.
 
     Raises
     ------
@@ -260,11 +437,16 @@ def check_elbo(fn: Callable[..., float]) -> None:
         With the hint of the diagnosed mistake.
     """
     check = "check_elbo"
-    for seed in (2, 3):
-        Phi, t, m, S, alpha, beta = _regression_problem(seed=seed)
+    problems = [dict(seed=2), dict(seed=3)] if hidden is None else [dict(seed=hidden, n=17, d=2),
+                                                                      dict(seed=hidden + 1, n=9, d=4)]
+    for kw in problems:
+        Phi, t, m, S, alpha, beta = _regression_problem(**kw)
         p = _elbo_parts(m, S, Phi, t, alpha, beta)
+        N, D = p["N"], p["D"]
         data = p["const"] - 0.5 * beta * (p["resid2"] + p["trace"])
         expected = data - p["kl"]
+        swapped = (0.5 * D * math.log(beta / (2 * math.pi)) - 0.5 * beta * (p["resid2"] + p["trace"])
+                   - _kl_gauss(m, S, alpha, N, p["logdet_S"]))
         mistakes = [
             ("kl_sign", data + p["kl"],
              "the KL has the wrong sign: ELBO = E_q[log p(t|w)] - KL(q || p(w)); the KL is >= 0 and "
@@ -280,18 +462,40 @@ def check_elbo(fn: Callable[..., float]) -> None:
              "+ tr(Phi S Phi^T). Add the trace term."),
             ("no_kl", data,
              "the KL term is missing: ELBO = expected log-likelihood - KL(q || p(w))."),
+            ("n_d_swapped", swapped,
+             f"N and D are swapped: Phi has shape (N, D) = ({N}, {D}), one row per data point, so "
+             "write `n, d = Phi.shape`. N multiplies log(beta / 2 pi) in the data term, D is the "
+             "number of weights in the KL."),
+            ("no_minus_d", data - (p["kl"] + 0.5 * D),
+             f"the KL is missing its '- D' (here D = {D}): KL(N(m, S) || N(0, I/alpha)) = 1/2 (alpha tr S "
+             "+ alpha m^T m - D - D log alpha - log det S); the D is the trace of the identity."),
+            ("slogdet_sign", data - (p["kl"] + 0.5 * p["logdet_S"] - 0.5),
+             "np.linalg.slogdet(S) returns (sign, log|det S|): you used [0], the sign (1 for a "
+             "covariance). Use np.linalg.slogdet(S)[1]."),
         ]
         got = _call(fn, (m.copy(), S.copy(), Phi.copy(), t.copy(), alpha, beta), check)
         _diagnose(check, got, expected, mistakes, "the ELBO")
-    _ok("the closed-form ELBO matches course_lib.vi.linear_gaussian_elbo on two problems.")
+    _ok("the closed-form ELBO matches course_lib.vi.linear_gaussian_elbo on two problems.", hidden)
 
 
-def check_mean_field(fn: Callable[..., tuple[np.ndarray, np.ndarray]]) -> None:
+@_graded
+def check_mean_field(fn: Callable[..., tuple[np.ndarray, np.ndarray]], part: str | None = None,
+                     hidden: int | None = None) -> None:
     """Check ``fn(Phi, t, alpha, beta) -> (m, s2)``: the optimal factorised Gaussian q.
 
     The best q(w) = prod_i N(w_i | m_i, s2_i) (minimising KL(q || posterior)) has the
-    posterior mean and variances ``1 / diag(S_N^-1)``.  Mistakes caught: the posterior's
-    marginal variances ``diag(S_N)`` (what KL(p || q) would give); the prior's variance.
+    posterior mean and variances ``1 / diag(S_N^-1)``.  Mistakes caught: for ``m``, the prior
+    mean, beta missing in ``m_N = beta S_N Phi^T t``; for ``s2``, the posterior's marginal
+    variances ``diag(S_N)`` (what KL(p || q) would give), the prior's variance, standard
+    deviations.
+
+    Parameters
+    ----------
+    fn : callable
+    part : {"m", "s2"}, optional
+        Check only the means or only the variances (each is graded on its own); both if None.
+    hidden : int, optional
+        Seed of other inputs (a hidden test).
 
     Raises
     ------
@@ -299,37 +503,50 @@ def check_mean_field(fn: Callable[..., tuple[np.ndarray, np.ndarray]]) -> None:
         With the hint of the diagnosed mistake.
     """
     check = "check_mean_field"
-    Phi, t, _, _, alpha, beta = _regression_problem()
+    if part not in (None, "m", "s2"):
+        raise ValueError(f"part must be 'm', 's2' or None, got {part!r}.")
+    Phi, t, _, _, alpha, beta = (_regression_problem() if hidden is None
+                                 else _regression_problem(n=15, d=4, seed=hidden))
     post = BayesianLinearRegression(alpha, beta).fit(Phi, t)
     precision = alpha * np.eye(Phi.shape[1]) + beta * Phi.T @ Phi
     got = _call(fn, (Phi.copy(), t.copy(), alpha, beta), check)
     if not isinstance(got, (tuple, list)) or len(got) != 2:
         raise CheckFailed(check, "return a pair (m, s2): the means and the variances of q.", "type")
     m, s2 = got
-    _diagnose(check, m, post.mean, [
-        ("prior_mean", np.zeros_like(post.mean), "m is the prior mean 0; the optimal q is centred at "
-         "the posterior mean m_N = beta S_N Phi^T t."),
-    ], "m")
-    _diagnose(check, s2, 1.0 / np.diag(precision), [
-        ("marginal_variances", np.diag(post.cov),
-         "s2 = diag(S_N) are the posterior's marginal variances: that q minimises KL(p || q), not "
-         "the ELBO's KL(q || p). Mean-field VI matches the precision: s2_i = 1 / (S_N^-1)_ii, "
-         "which is smaller (VI underestimates the variance)."),
-        ("prior_variance", np.full(Phi.shape[1], 1 / alpha),
-         "s2 is the prior variance 1/alpha; use the posterior precision's diagonal, 1 / (S_N^-1)_ii."),
-        ("std_not_variance", np.sqrt(1.0 / np.diag(precision)),
-         "you returned standard deviations; s2 asks for variances 1 / (S_N^-1)_ii."),
-    ], "s2")
-    _ok("q has the posterior mean and variances 1/diag(precision): smaller than the marginals.")
+    if part in (None, "m"):
+        _diagnose(check, m, post.mean, [
+            ("prior_mean", np.zeros_like(post.mean), "m is the prior mean 0; the optimal q is centred at "
+             "the posterior mean m_N = beta S_N Phi^T t."),
+            ("beta_missing_m", np.linalg.solve(precision, Phi.T @ t),
+             f"m is off by the factor beta = {beta}: the posterior mean is m_N = beta S_N Phi^T t, "
+             "i.e. beta * np.linalg.solve(precision, Phi.T @ t)."),
+        ], "m")
+    if part in (None, "s2"):
+        _diagnose(check, s2, 1.0 / np.diag(precision), [
+            ("marginal_variances", np.diag(post.cov),
+             "s2 = diag(S_N) are the posterior's marginal variances: that q minimises KL(p || q), not "
+             "the ELBO's KL(q || p). Mean-field VI matches the precision: s2_i = 1 / (S_N^-1)_ii, "
+             "which is smaller (VI underestimates the variance)."),
+            ("prior_variance", np.full(Phi.shape[1], 1 / alpha),
+             "s2 is the prior variance 1/alpha; use the posterior precision's diagonal, 1 / (S_N^-1)_ii."),
+            ("std_not_variance", np.sqrt(1.0 / np.diag(precision)),
+             "you returned standard deviations; s2 asks for variances 1 / (S_N^-1)_ii."),
+        ], "s2")
+    what = {None: "q has the posterior mean and variances 1/diag(precision): smaller than the marginals.",
+            "m": "q's means are the posterior mean m_N.",
+            "s2": "q's variances are 1/diag(precision), smaller than the posterior's marginals."}[part]
+    _ok(what, hidden)
 
 
-def check_elbo_estimate(fn: Callable[..., float]) -> None:
+@_graded
+def check_elbo_estimate(fn: Callable[..., float], hidden: int | None = None) -> None:
     """Check ``fn(m, L, Phi_b, t_b, N, alpha, beta, eps) -> ELBO estimate`` on a mini-batch.
 
     The estimate is ``N/B * sum_i mean_s log N(t_i | phi_i^T w_s, 1/beta) - KL`` with the
     weight samples ``w_s = m + L eps_s`` (``eps`` has shape (S, D), so ``W = m + eps @ L.T``).
     Mistakes caught: the data term not scaled by N/B (mean or plain sum over the batch);
-    ``eps @ L`` instead of ``eps @ L.T``; the KL's sign flipped.
+    ``eps @ L`` instead of ``eps @ L.T``; the KL's sign flipped; a sum over the samples instead
+    of their mean.  ``hidden``: seed of other inputs.
 
     Raises
     ------
@@ -337,12 +554,17 @@ def check_elbo_estimate(fn: Callable[..., float]) -> None:
         With the hint of the diagnosed mistake.
     """
     check = "check_elbo_estimate"
-    Phi, t, m, S, alpha, beta = _regression_problem(n=40)
+    if hidden is None:
+        Phi, t, m, S, alpha, beta = _regression_problem(n=40)
+        batch, n_samples = np.arange(5, 15), 7
+        eps = np.random.default_rng(4).normal(size=(n_samples, Phi.shape[1]))
+    else:
+        Phi, t, m, S, alpha, beta = _regression_problem(n=33, d=3, seed=hidden)
+        batch, n_samples = np.arange(3, 14), 5
+        eps = np.random.default_rng(hidden + 1).normal(size=(n_samples, Phi.shape[1]))
     L = np.linalg.cholesky(S)
-    batch = np.arange(5, 15)
     Phi_b, t_b = Phi[batch], t[batch]
     N, B = len(t), len(batch)
-    eps = np.random.default_rng(4).normal(size=(7, Phi.shape[1]))
     kl = _elbo_parts(m, S, Phi, t, alpha, beta)["kl"]
 
     def loglik(W):
@@ -364,10 +586,14 @@ def check_elbo_estimate(fn: Callable[..., float]) -> None:
         ("l_not_transposed", N / B * loglik(m + eps @ L).sum(axis=1).mean() - kl,
          "the samples use eps @ L; with eps of shape (S, D) the reparameterisation w = m + L eps "
          "is W = m + eps @ L.T."),
+        ("sum_over_samples", N / B * ll.sum() - kl,
+         f"you summed over the {n_samples} weight samples: the Monte Carlo estimate of the "
+         "expectation over q is their mean (sum over the batch, mean over the samples: "
+         "log_lik.sum(axis=1).mean())."),
     ]
     got = _call(fn, (m.copy(), L.copy(), Phi_b.copy(), t_b.copy(), N, alpha, beta, eps.copy()), check)
     _diagnose(check, got, expected, mistakes, "the ELBO estimate")
-    _ok("the mini-batch estimate scales the data term by N/B and subtracts the KL.")
+    _ok("the mini-batch estimate scales the data term by N/B and subtracts the KL.", hidden)
 
 
 # ---------------------------------------------------------------------------------------
@@ -376,13 +602,22 @@ def check_elbo_estimate(fn: Callable[..., float]) -> None:
 _LOG_ALPHA_TEST = np.array([-6.0, -2.0, -0.5, 0.0, 1.0, 3.0, 6.0])
 
 
-def check_neg_kl_mc(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
+def _ref_neg_kl_approx(log_alpha, k1, k2, k3):
+    return kl_lib.neg_kl_molchanov(np.asarray(log_alpha, dtype=float), k1, k2, k3)
+
+
+_UPSTREAM["neg_kl_approx"] = ("check_neg_kl_approx", _ref_neg_kl_approx)
+
+
+@_graded
+def check_neg_kl_mc(fn: Callable[[np.ndarray, np.ndarray], np.ndarray], hidden: int | None = None) -> None:
     """Check ``fn(log_alpha, eps) -> -KL(alpha)`` by Monte Carlo with the given samples ``eps``.
 
     Reference: ``1/2 log alpha - mean(log|1 + sqrt(alpha) eps|) - (gamma + ln 2)/2`` (equal to
     :func:`course_lib.kl.neg_kl_mc` with the same samples).  Mistakes caught: the sign flipped
-    (KL instead of -KL); the constant C left out; ``log alpha`` instead of ``1/2 log alpha``;
-    no absolute value inside the log (NaN).
+    (KL instead of -KL); the constant C left out, or added (+C); ``log alpha`` instead of
+    ``1/2 log alpha``; alpha instead of sqrt(alpha) in front of eps; no absolute value inside
+    the log (NaN).  ``hidden``: seed of other inputs.
 
     Raises
     ------
@@ -390,35 +625,75 @@ def check_neg_kl_mc(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
         With the hint of the diagnosed mistake.
     """
     check = "check_neg_kl_mc"
-    eps = np.random.default_rng(5).standard_normal(2000)
-    la = _LOG_ALPHA_TEST
-    e_log = np.array([np.mean(np.log(np.abs(1 + math.sqrt(math.exp(a)) * eps))) for a in la])
-    expected = 0.5 * la - e_log - kl_lib.C_INF
-    with np.errstate(invalid="ignore"):
-        no_abs = 0.5 * la - np.array([np.mean(np.log(1 + math.sqrt(math.exp(a)) * eps)) for a in la]) \
-            - kl_lib.C_INF
+    if hidden is None:
+        eps = np.random.default_rng(5).standard_normal(2000)
+        la = _LOG_ALPHA_TEST
+    else:
+        rng = _rng(hidden, 0)
+        eps = rng.standard_normal(1500)
+        la = np.sort(rng.uniform(-7, 7, size=9))
+
+    def e_log(scale: np.ndarray, absolute: bool = True) -> np.ndarray:
+        inner = 1 + scale[:, None] * eps[None, :]
+        return np.mean(np.log(np.abs(inner) if absolute else inner), axis=1)
+
+    sqrt_alpha = np.exp(0.5 * la)
+    expected = 0.5 * la - e_log(sqrt_alpha) - kl_lib.C_INF
+    no_abs = 0.5 * la - e_log(sqrt_alpha, absolute=False) - kl_lib.C_INF
     mistakes = [
         ("sign", -expected, "you return +KL: the task asks for -KL (<= 0, rising to 0 as alpha grows). "
          "Flip the sign."),
         ("no_constant", expected + kl_lib.C_INF,
          "the constant C = -(gamma + ln 2)/2 = -0.6352 is missing: without it -KL does not tend to 0 "
          "as alpha -> infinity."),
+        ("plus_constant", expected + 2 * kl_lib.C_INF,
+         "the constant has the wrong sign: subtract kl.C_INF = (gamma + ln 2)/2 = 0.6352, do not add "
+         "it (-KL must be <= 0 and tend to 0 as alpha -> infinity)."),
         ("log_alpha_not_half", expected + 0.5 * la,
          "the first term should be 1/2 log alpha (from log sqrt(alpha)), not log alpha."),
+        ("alpha_not_sqrt", 0.5 * la - e_log(np.exp(la)) - kl_lib.C_INF,
+         "eps is multiplied by alpha; the weight is w = theta (1 + sqrt(alpha) eps), so the log holds "
+         "|1 + sqrt(alpha) eps| with sqrt(alpha) = exp(log_alpha / 2)."),
         ("no_abs", no_abs,
          "the log of a negative number gives NaN: 1 + sqrt(alpha) eps is negative for some eps; "
          "the KL has log|1 + sqrt(alpha) eps| with an absolute value."),
     ]
     got = _call(fn, (la.copy(), eps.copy()), check)
     _diagnose(check, got, expected, mistakes, "-KL", rtol=1e-6, atol=1e-6)
-    _ok("the Monte Carlo -KL matches the reference formula for the same samples.")
+    _ok("the Monte Carlo -KL matches the reference formula for the same samples.", hidden)
 
 
-def check_neg_kl_approx(fn: Callable[[np.ndarray, float, float, float], np.ndarray]) -> None:
+def _approx_variants(la: np.ndarray, k1: float, k2: float, k3: float) -> dict[str, np.ndarray]:
+    """The approximation and its typical corruptions, for the checks of Tasks 2 and 3."""
+    sig = 1.0 / (1.0 + np.exp(-(k2 + k3 * la)))
+    sp = np.logaddexp(0.0, -la)
+    return {
+        "ok": k1 * sig - 0.5 * sp - k1,
+        "log_one_plus_alpha": k1 * sig - 0.5 * np.logaddexp(0.0, la) - k1,
+        "softplus_half": k1 * sig - sp - k1,
+        "plus_k1": k1 * sig - 0.5 * sp + k1,
+        "alpha_in_sigmoid": k1 / (1.0 + np.exp(-(k2 + k3 * np.exp(la)))) - 0.5 * sp - k1,
+    }
+
+
+_APPROX_HINTS = {
+    "log_one_plus_alpha": "the middle term is -1/2 log(1 + 1/alpha) (= -1/2 softplus(-log alpha)), "
+                          "not log(1 + alpha).",
+    "softplus_half": "the factor 1/2 in front of log(1 + 1/alpha) is missing.",
+    "plus_k1": "the constant is -k1 (so that -KL -> 0 as alpha -> infinity), not +k1.",
+    "alpha_in_sigmoid": "the sigmoid takes log alpha: sigma(k2 + k3 log alpha); you put alpha = "
+                        "exp(log_alpha) inside it.",
+}
+
+
+@_graded
+def check_neg_kl_approx(fn: Callable[[np.ndarray, float, float, float], np.ndarray],
+                        hidden: int | None = None) -> None:
     """Check ``fn(log_alpha, k1, k2, k3)`` = k1 sigmoid(k2 + k3 log alpha) - 1/2 log(1 + 1/alpha) - k1.
 
     Mistakes caught: ``log(1 + alpha)`` instead of ``log(1 + 1/alpha)``; a missing 1/2; ``+ k1``
-    instead of ``- k1``.  Reference: :func:`course_lib.kl.neg_kl_molchanov`.
+    instead of ``- k1``; alpha instead of log alpha inside the sigmoid.  Reference:
+    :func:`course_lib.kl.neg_kl_molchanov`.  ``hidden``: seed of other inputs.
 
     Raises
     ------
@@ -426,41 +701,77 @@ def check_neg_kl_approx(fn: Callable[[np.ndarray, float, float, float], np.ndarr
         With the hint of the diagnosed mistake.
     """
     check = "check_neg_kl_approx"
-    la = _LOG_ALPHA_TEST
-    k = (0.7, 1.9, 1.4)
-    sig = 1.0 / (1.0 + np.exp(-(k[1] + k[2] * la)))
-    sp = np.log1p(np.exp(-la))
+    if hidden is None:
+        la, k = _LOG_ALPHA_TEST, (0.7, 1.9, 1.4)
+    else:
+        rng = _rng(hidden, 0)
+        la = np.sort(rng.uniform(-6, 6, size=9))
+        k = tuple(float(v) for v in rng.uniform([0.4, 1.0, 1.0], [0.9, 2.5, 2.0]))
+    variants = _approx_variants(la, *k)
     expected = kl_lib.neg_kl_molchanov(la, *k)
-    mistakes = [
-        ("log_one_plus_alpha", k[0] * sig - 0.5 * np.log1p(np.exp(la)) - k[0],
-         "the middle term is -1/2 log(1 + 1/alpha) (= -1/2 softplus(-log alpha)), not log(1 + alpha)."),
-        ("softplus_half", k[0] * sig - sp - k[0],
-         "the factor 1/2 in front of log(1 + 1/alpha) is missing."),
-        ("plus_k1", k[0] * sig - 0.5 * sp + k[0],
-         "the constant is -k1 (so that -KL -> 0 as alpha -> infinity), not +k1."),
-    ]
+    mistakes = [(name, variants[name], hint) for name, hint in _APPROX_HINTS.items()]
     got = _call(fn, (la.copy(), *k), check)
     _diagnose(check, got, expected, mistakes, "the approximation")
-    _ok("the sigmoid + softplus form matches course_lib.kl.neg_kl_molchanov.")
+    _ok("the sigmoid + softplus form matches course_lib.kl.neg_kl_molchanov.", hidden)
 
 
-@functools.lru_cache(maxsize=2)
-def _reference_fit(tied: bool):
-    return kl_lib.fit_molchanov(tied=tied)
+#: The visible check's fit grid (the paper's procedure) and the hidden test's default.
+FIT_GRID = (-10.0, 10.0, 2001)
 
 
-def check_fit(constants: Sequence[float], tol: float = 1e-3) -> None:
-    """Check fitted ``(k1, k2, k3)`` against the paper's procedure (:func:`course_lib.kl.fit_molchanov`).
+@functools.lru_cache(maxsize=32)
+def _fit_variant(grid: tuple[float, float, int], variant: str) -> tuple[float, float, float]:
+    """Least-squares constants of a (possibly corrupted) model on ``grid``, C fixed or tied."""
+    from scipy import optimize
 
-    The procedure: 2001 points uniform on log alpha in [-10, 10], the quadrature reference, C
-    fixed at -(gamma + ln 2)/2.  Mistakes caught: the published constants copied; the fit with
-    C tied to -k1; constants that fit badly (the message gives the largest error).
+    la, ref, _ = _fit_reference(grid)
+    form, _, tie = variant.partition("+")
+
+    def residual(k):
+        model = _approx_variants(la, *k)[form]
+        shift = {"fixed": k[0] - kl_lib.C_INF, "tied": 0.0, "c_sign": k[0] + kl_lib.C_INF}[tie]
+        return model + shift - ref
+
+    sol = optimize.least_squares(residual, x0=[kl_lib.K1, kl_lib.K2, kl_lib.K3], xtol=1e-14,
+                                 ftol=1e-14, gtol=1e-14)
+    return tuple(float(v) for v in sol.x)
+
+
+@functools.lru_cache(maxsize=8)
+def _fit_reference(grid: tuple[float, float, int]):
+    """The grid, the quadrature reference on it and the paper procedure's constants."""
+    fit = kl_lib.fit_molchanov(*grid[:2], n_grid=grid[2])
+    return fit.log_alpha, fit.reference, fit.constants
+
+
+@_graded
+def check_fit(fn: Callable[[np.ndarray, np.ndarray], Sequence[float]], grid: tuple | None = None,
+              tol: float = 1e-3, hidden: int | None = None) -> tuple[float, float, float]:
+    """Run the student's ``fn(log_alpha, reference) -> (k1, k2, k3)`` on a grid and check the fit.
+
+    The check computes the grid and the quadrature reference itself and calls ``fn`` (so the
+    graded constants cannot be typed in), with the library's approximation in place of the
+    student's ``neg_kl_approx`` (so a mistake of Task 2 does not fail Task 3).  The reference
+    is the paper's procedure, :func:`course_lib.kl.fit_molchanov`, on the same grid.  Mistakes
+    caught: the published constants returned unfitted; the fit with C tied to -k1 or with
+    +C instead of -C; a wrong approximation written inside ``fn`` (its term is named); constants
+    that fit badly (the message gives the student's largest error, never the reference's
+    constants).
 
     Parameters
     ----------
-    constants : sequence of 3 floats
+    fn : callable
+        The student's ``fit_constants``.
+    grid : (lo, hi, n), optional
+        The log-alpha grid; default :data:`FIT_GRID`.
     tol : float, default 1e-3
         Allowed absolute difference of each constant from the reference fit.
+    hidden : int, optional
+        A hidden test: the check prints nothing when it passes.
+
+    Returns
+    -------
+    (k1, k2, k3) : the student's constants.
 
     Raises
     ------
@@ -468,25 +779,47 @@ def check_fit(constants: Sequence[float], tol: float = 1e-3) -> None:
         With the hint of the diagnosed mistake.
     """
     check = "check_fit"
-    got = _to_array(constants, check, "the constants")
+    grid = tuple(grid) if grid is not None else FIT_GRID
+    grid = (float(grid[0]), float(grid[1]), int(grid[2]))
+    la, ref_values, ref = _fit_reference(grid)
+    if not callable(fn):
+        raise CheckFailed(check, "pass your function fit_constants itself (no parentheses, not its "
+                          "result): the check runs it on the grid.", "type")
+    got = _to_array(_call(fn, (la.copy(), ref_values.copy()), check, upstream=("neg_kl_approx",)),
+                    check, "the constants")
     if got.shape != (3,):
-        raise CheckFailed(check, f"pass the three constants (k1, k2, k3), got shape {got.shape}.", "shape")
-    ref = _reference_fit(False)
-    if np.allclose(got, ref.constants, atol=tol, rtol=0):
-        _ok(f"k = ({got[0]:.4f}, {got[1]:.4f}, {got[2]:.4f}) match the paper procedure's fit.")
-        return
+        raise CheckFailed(check, f"return the three constants (k1, k2, k3), got shape {got.shape}.", "shape")
+    constants = tuple(float(v) for v in got)
+    if np.allclose(got, ref, atol=tol, rtol=0):
+        _ok(f"k = ({got[0]:.4f}, {got[1]:.4f}, {got[2]:.4f}) match the paper procedure's fit.", hidden)
+        return constants
     if np.allclose(got, (kl_lib.K1, kl_lib.K2, kl_lib.K3), atol=1e-5, rtol=0):
-        raise CheckFailed(check, "these are the published constants: fit your own with least squares "
-                          "against the reference -KL on the grid.", "published")
-    if np.allclose(got, _reference_fit(True).constants, atol=tol, rtol=0):
+        raise CheckFailed(check, "these are the published constants, your starting point: run "
+                          "optimize.least_squares and return its solution (`.x`).", "published")
+    if np.allclose(got, _fit_variant(grid, "ok+tied"), atol=tol, rtol=0):
         raise CheckFailed(check, "you tied C = -k1 during the fit; the paper's procedure fixes C at "
-                          "-(gamma + ln 2)/2 = -0.6352 (the alpha -> infinity limit) and lets k1 move.",
-                          "tied")
-    _, max_err = kl_lib.molchanov_errors(*got, tied=False)
-    raise CheckFailed(check, f"your constants differ from the fit ({ref.k1:.4f}, {ref.k2:.4f}, "
-                      f"{ref.k3:.4f}) by more than {tol}; with C = -0.6352 they miss the reference by "
-                      f"up to {max_err:.3g}. Check the grid (2001 points on [-10, 10]) and that the "
-                      "residual is approximation minus reference.", "wrong")
+                          "-(gamma + ln 2)/2 = -0.6352 (the alpha -> infinity limit) and lets k1 move: "
+                          "the model is neg_kl_approx(...) + k1 - kl.C_INF.", "tied")
+    if np.allclose(got, _fit_variant(grid, "ok+c_sign"), atol=tol, rtol=0):
+        raise CheckFailed(check, "your model adds C_INF: with the constant fixed the model is "
+                          "neg_kl_approx(...) + k1 - kl.C_INF (C = -0.6352, not +0.6352).", "c_sign")
+    # a wrong approximation written inside fn: the constants fit that wrong form best
+    errors = {form: float(np.max(np.abs(np.nan_to_num(values + got[0] - kl_lib.C_INF - ref_values,
+                                                      nan=np.inf))))
+              for form, values in _approx_variants(la, *got).items()}
+    form = min(errors, key=errors.get)
+    if form != "ok" and errors[form] < 0.5 * errors["ok"]:
+        raise CheckFailed(check, "your fit uses a wrong approximation inside fit_constants: "
+                          + _APPROX_HINTS[form] + " Call neg_kl_approx rather than writing the "
+                          "formula again.", "wrong_approx")
+    model = kl_lib.neg_kl_molchanov(la, *got) + got[0] - kl_lib.C_INF
+    mine = float(np.max(np.abs(model - ref_values)))
+    best = float(np.max(np.abs(kl_lib.neg_kl_molchanov(la, *ref) + ref[0] - kl_lib.C_INF - ref_values)))
+    raise CheckFailed(check, f"your constants ({got[0]:.2f}, {got[1]:.2f}, {got[2]:.2f}) are not the "
+                      f"least-squares fit: with C = -0.6352 they miss the reference by up to {mine:.3g} "
+                      f"on the grid, the best fit by {best:.2g}. Check that the residual is model "
+                      "minus reference on the grid you were given, and that the solver converged "
+                      "(tight xtol/ftol/gtol).", "wrong")
 
 
 # ---------------------------------------------------------------------------------------
@@ -495,7 +828,7 @@ def check_fit(constants: Sequence[float], tol: float = 1e-3) -> None:
 def _svdo_problem(seed: int = 6):
     g = torch.Generator().manual_seed(seed)
     theta = torch.randn(5, 8, generator=g, dtype=torch.float64) * 0.5
-    theta[0, 0] = 1e-6      # a weight driven to (almost) zero: log alpha is clipped at 8
+    theta[0, 0] = 0.0       # a weight driven to zero: log alpha is clipped at 8
     log_sigma2 = torch.full_like(theta, -4.0) + torch.randn(5, 8, generator=g, dtype=torch.float64)
     bias = torch.linspace(-1.0, 1.0, 5, dtype=torch.float64)  # negative entries on purpose
     x = torch.randn(6, 8, generator=g, dtype=torch.float64)
@@ -507,11 +840,40 @@ def _ref_log_alpha(theta: torch.Tensor, log_sigma2: torch.Tensor) -> torch.Tenso
     return torch.clamp(log_sigma2 - torch.log(theta * theta + THETA2_EPS), LOG_ALPHA_MIN, LOG_ALPHA_MAX)
 
 
-def check_log_alpha(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
+def _ref_lrt_forward(x, theta, log_sigma2, bias, eps):
+    return F.linear(x, theta, bias) + torch.sqrt(F.linear(x * x, log_sigma2.exp()) + VAR_EPS) * eps
+
+
+def _ref_eval_forward(x, theta, log_sigma2, bias, threshold):
+    return F.linear(x, theta * (_ref_log_alpha(theta, log_sigma2) < threshold), bias)
+
+
+def _ref_kl_term(log_alpha):
+    return -kl_lib.neg_kl_molchanov(log_alpha).sum()
+
+
+def _ref_negative_elbo(logits, y, kl_value, n_train, beta):
+    return n_train * F.cross_entropy(logits, y) + beta * kl_value
+
+
+_UPSTREAM.update({
+    "log_alpha": ("check_log_alpha", _ref_log_alpha),
+    "lrt_forward": ("check_lrt_forward", _ref_lrt_forward),
+    "eval_forward": ("check_eval_forward", _ref_eval_forward),
+    "kl_term": ("check_kl", _ref_kl_term),
+    "negative_elbo": ("check_negative_elbo", _ref_negative_elbo),
+})
+
+
+@_graded
+def check_log_alpha(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                    hidden: int | None = None) -> None:
     """Check ``fn(theta, log_sigma2) -> log alpha = clip(log sigma^2 - log(theta^2 + 1e-8), -8, 8)``.
 
     Mistakes caught: ``log(2|theta|)`` instead of ``2 log|theta|`` (a bug that shipped in a
-    public course notebook); ``log|theta|`` (the 2 missing); no clipping.
+    public course notebook); ``log|theta|`` (the 2 missing); no clipping; ``2 log|theta|``
+    without the 1e-8 (right values, but a NaN gradient at theta = 0); a result detached from
+    the autograd graph.  ``hidden``: seed of other inputs.
 
     Raises
     ------
@@ -519,7 +881,7 @@ def check_log_alpha(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) ->
         With the hint of the diagnosed mistake.
     """
     check = "check_log_alpha"
-    _, theta, log_sigma2, _, _ = _svdo_problem()
+    _, theta, log_sigma2, _, _ = _svdo_problem(6 if hidden is None else hidden)
     expected = _ref_log_alpha(theta, log_sigma2)
     clip = lambda v: torch.clamp(v, LOG_ALPHA_MIN, LOG_ALPHA_MAX)  # noqa: E731
     mistakes = []
@@ -531,20 +893,37 @@ def check_log_alpha(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) ->
             ("log_abs_theta", wrap(log_sigma2 - torch.log(theta.abs() + THETA2_EPS)),
              f"alpha divides by theta^2: subtract log(theta^2 + 1e-8), not log|theta|{note}."),
         ]
+    no_eps_hint = ("you left out the 1e-8: log(theta^2) (or 2 log|theta|) differs where theta is tiny, "
+                   "and at theta = 0 its gradient is NaN (a division by zero in the backward pass, even "
+                   "where the clip cuts the value off); one NaN gradient ruins the whole network. "
+                   "Write log(theta**2 + 1e-8).")
+    mistakes.append(("no_eps", clip(log_sigma2 - torch.log(theta * theta)), no_eps_hint))
     mistakes.append(("no_clip", log_sigma2 - torch.log(theta * theta + THETA2_EPS),
                      "log alpha is right but not clipped: clamp it to [-8, 8] (LOG_ALPHA_MIN, "
                      "LOG_ALPHA_MAX) so a weight at theta = 0 does not send it to +infinity."))
-    got = _call(fn, (theta.clone(), log_sigma2.clone()), check)
+    theta_g = theta.clone().requires_grad_(True)
+    log_sigma2_g = log_sigma2.clone().requires_grad_(True)
+    got = _call(fn, (theta_g, log_sigma2_g), check)
     _diagnose(check, got, expected, mistakes, "log alpha")
-    _ok("log alpha = clip(log sigma^2 - log(theta^2 + 1e-8), -8, 8).")
+    if not (isinstance(got, torch.Tensor) and got.requires_grad):
+        raise CheckFailed(check, "the values are right, but no gradient flows through your log alpha "
+                          "(it is not a tensor of the autograd graph): use torch operations only, no "
+                          ".detach(), .item(), .numpy() or torch.no_grad().", "detached")
+    grads = torch.autograd.grad(got.sum(), (theta_g, log_sigma2_g), allow_unused=True)
+    if any(g is None or not torch.all(torch.isfinite(g)) for g in grads):
+        raise CheckFailed(check, "the values are right, but the gradient is NaN at theta = 0: "
+                          + no_eps_hint, "no_eps")
+    _ok("log alpha = clip(log sigma^2 - log(theta^2 + 1e-8), -8, 8).", hidden)
 
 
-def check_lrt_forward(fn: Callable[..., torch.Tensor]) -> None:
+@_graded
+def check_lrt_forward(fn: Callable[..., torch.Tensor], hidden: int | None = None) -> None:
     """Check ``fn(x, theta, log_sigma2, bias, eps)``: the local reparameterization forward.
 
     ``x @ theta.T + bias + sqrt(x^2 @ sigma2.T + 1e-8) * eps``.  Mistakes caught: the bias
-    inside the variance (negative variances, NaN); the variance used as a standard deviation;
-    ``x`` instead of ``x^2``; ``sigma`` instead of ``sigma^2``.
+    inside the variance (negative variances, NaN); ``log_sigma2`` used as the variance (NaN);
+    the variance term forgotten (no noise); the variance used as a standard deviation;
+    ``x`` instead of ``x^2``; ``sigma`` instead of ``sigma^2``.  ``hidden``: seed of other inputs.
 
     Raises
     ------
@@ -552,7 +931,7 @@ def check_lrt_forward(fn: Callable[..., torch.Tensor]) -> None:
         With the hint of the diagnosed mistake.
     """
     check = "check_lrt_forward"
-    x, theta, log_sigma2, bias, eps = _svdo_problem()
+    x, theta, log_sigma2, bias, eps = _svdo_problem(6 if hidden is None else hidden)
     sigma2 = log_sigma2.exp()
     mean = F.linear(x, theta, bias)
     expected = mean + torch.sqrt(F.linear(x * x, sigma2) + VAR_EPS) * eps
@@ -561,6 +940,13 @@ def check_lrt_forward(fn: Callable[..., torch.Tensor]) -> None:
          "the bias is inside the variance: the bias is deterministic, so it belongs to the mean "
          "only. F.linear(x * x, sigma2, bias) adds a (possibly negative) bias to a variance, and "
          "its square root is NaN. Use F.linear(x * x, sigma2) with no bias."),
+        ("log_sigma2_as_variance", mean + torch.sqrt(F.linear(x * x, log_sigma2) + VAR_EPS) * eps,
+         "you used log_sigma2 itself as the variance: it is the log of sigma^2 and mostly negative, "
+         "so the square root is NaN. The variance is x^2 @ exp(log_sigma2).T: "
+         "F.linear(x * x, log_sigma2.exp())."),
+        ("no_noise", mean,
+         "your pre-activations have no noise: the variance term sqrt(x^2 sigma^2 + 1e-8) * eps is "
+         "missing, so the layer is the plain mean network and the KL has nothing to balance."),
         ("var_not_std", mean + (F.linear(x * x, sigma2) + VAR_EPS) * eps,
          "the noise is scaled by the variance; scale eps by the standard deviation "
          "sqrt(x^2 sigma^2 + 1e-8)."),
@@ -571,16 +957,21 @@ def check_lrt_forward(fn: Callable[..., torch.Tensor]) -> None:
     ]
     got = _call(fn, (x.clone(), theta.clone(), log_sigma2.clone(), bias.clone(), eps.clone()), check)
     _diagnose(check, got, expected, mistakes, "the pre-activations",
-              nan_hint="the output has NaN: a square root of a negative number. Is the bias (which "
-              "can be negative) inside the variance? It belongs to the mean only.")
-    _ok("pre-activations = mean + sqrt(variance) * eps, bias in the mean only.")
+              nan_hint="the output has NaN: a square root of a negative number. A variance is >= 0: "
+              "is something that can be negative (the bias, log_sigma2 itself) inside it? The "
+              "variance is F.linear(x * x, log_sigma2.exp()).")
+    _ok("pre-activations = mean + sqrt(variance) * eps, bias in the mean only.", hidden)
 
 
-def check_eval_forward(fn: Callable[..., torch.Tensor]) -> None:
+@_graded
+def check_eval_forward(fn: Callable[..., torch.Tensor], hidden: int | None = None) -> None:
     """Check ``fn(x, theta, log_sigma2, bias, threshold)``: the deterministic, pruned test-time net.
 
-    ``x @ (theta * (log_alpha < threshold)).T + bias``.  Mistakes caught: noise at test time
-    (two calls differ); no pruning; keeping the weights with large alpha instead.
+    ``x @ (theta * (log_alpha < threshold)).T + bias``.  The student's ``log_alpha`` is
+    replaced by the library's while the check runs (Task 1 is graded on its own).  Mistakes
+    caught: noise at test time (two calls differ); no pruning; keeping the weights with large
+    alpha instead; the mask on log sigma^2 instead of log alpha; the bias missing.
+    ``hidden``: seed of other inputs.
 
     Raises
     ------
@@ -588,13 +979,13 @@ def check_eval_forward(fn: Callable[..., torch.Tensor]) -> None:
         With the hint of the diagnosed mistake.
     """
     check = "check_eval_forward"
-    x, theta, log_sigma2, bias, _ = _svdo_problem()
+    x, theta, log_sigma2, bias, _ = _svdo_problem(6 if hidden is None else hidden)
     threshold = -2.0  # prunes a good share of the test weights
     mask = _ref_log_alpha(theta, log_sigma2) < threshold
     expected = F.linear(x, theta * mask, bias)
     args = (x.clone(), theta.clone(), log_sigma2.clone(), bias.clone(), threshold)
-    first = _to_array(_call(fn, args, check), check, "the output")
-    second = _to_array(_call(fn, args, check), check, "the output")
+    first = _to_array(_call(fn, args, check, upstream=("log_alpha",)), check, "the output")
+    second = _to_array(_call(fn, args, check, upstream=("log_alpha",)), check, "the output")
     if first.shape == second.shape and not np.array_equal(first, second):
         raise CheckFailed(check, "two calls with the same input give different outputs: you evaluate "
                           "with noise. At test time use the mean weights theta, with the pruned ones "
@@ -606,18 +997,23 @@ def check_eval_forward(fn: Callable[..., torch.Tensor]) -> None:
         ("mask_reversed", F.linear(x, theta * ~mask, bias),
          "the mask is reversed: keep the weights with log alpha < threshold (small noise), prune the "
          "others."),
+        ("mask_on_log_sigma2", F.linear(x, theta * (log_sigma2 < threshold), bias),
+         "your mask compares log_sigma2 with the threshold; pruning is decided by the relative noise "
+         "log alpha = log sigma^2 - log theta^2: mask = log_alpha(theta, log_sigma2) < threshold."),
         ("no_bias", F.linear(x, theta * mask),
          "the bias is missing: the pruned layer is x @ W.T + bias."),
     ]
     _diagnose(check, first, expected, mistakes, "the output")
-    _ok("at test time the layer is deterministic and uses the pruned mean weights.")
+    _ok("at test time the layer is deterministic and uses the pruned mean weights.", hidden)
 
 
-def check_kl(fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
+@_graded
+def check_kl(fn: Callable[[torch.Tensor], torch.Tensor], hidden: int | None = None) -> None:
     """Check ``fn(log_alpha) -> KL`` of a layer: ``-sum(neg_kl_molchanov(log_alpha))``, a positive scalar.
 
-    Mistakes caught: the sign flipped (-KL returned); the mean over weights instead of the sum;
-    the published constants' ``+k1`` typo (constant of the wrong sign).
+    Mistakes caught: the sign flipped (-KL returned), alone or with the mean; the mean over
+    weights instead of the sum; the published constants' ``+k1`` typo (constant of the wrong
+    sign); the approximation evaluated at -log alpha.  ``hidden``: seed of other inputs.
 
     Raises
     ------
@@ -625,30 +1021,37 @@ def check_kl(fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
         With the hint of the diagnosed mistake.
     """
     check = "check_kl"
-    _, theta, log_sigma2, _, _ = _svdo_problem()
+    _, theta, log_sigma2, _, _ = _svdo_problem(6 if hidden is None else hidden)
     la = _ref_log_alpha(theta, log_sigma2)
     neg = kl_lib.neg_kl_molchanov(la)
     expected = -neg.sum()
+    sign_hint = ("your KL is negative: kl.neg_kl_molchanov returns the approximation of -KL (k1 "
+                 "sigmoid(...) - 1/2 softplus(-log alpha) - k1 <= 0); the KL is minus that, a positive "
+                 "number that the loss adds.")
     mistakes = [
-        ("kl_sign", neg.sum(),
-         "your KL is negative: -KL is the approximation k1 sigmoid(...) - 1/2 softplus(-log alpha) - k1; "
-         "the KL is minus that, a positive number that the loss adds."),
+        ("kl_sign", neg.sum(), sign_hint),
+        ("kl_sign", neg.mean(), sign_hint + " Also sum over the weights rather than averaging."),
         ("mean_not_sum", -neg.mean(),
          "you averaged over weights; the KL of the layer is the sum over its weights (each weight has "
          "its own q and prior)."),
         ("plus_k1", -(neg + 2 * kl_lib.K1).sum(),
          "the constant is -k1, not +k1: -KL = k1 sigmoid(k2 + k3 log alpha) - 1/2 log(1 + 1/alpha) - k1."),
+        ("minus_log_alpha", -kl_lib.neg_kl_molchanov(-la).sum(),
+         "you evaluated the approximation at -log alpha: pass log alpha itself to "
+         "kl.neg_kl_molchanov and negate the result."),
     ]
     got = _call(fn, (la.clone(),), check)
     _diagnose(check, got, expected, mistakes, "the KL")
-    _ok("KL = -sum of Molchanov's approximation, a positive scalar.")
+    _ok("KL = -sum of Molchanov's approximation, a positive scalar.", hidden)
 
 
-def check_negative_elbo(fn: Callable[..., torch.Tensor]) -> None:
+@_graded
+def check_negative_elbo(fn: Callable[..., torch.Tensor], hidden: int | None = None) -> None:
     """Check ``fn(logits, y, kl, n_train, beta) -> N * mean CE + beta * KL`` (the training loss).
 
     Mistakes caught: the data term not scaled by N; the batch's summed CE (scaled by B, not N);
-    the KL's sign flipped; beta ignored.
+    N times the summed CE (scaled by N B); the KL divided by N (the per-example loss); the
+    KL's sign flipped; beta ignored.  ``hidden``: seed of other inputs.
 
     Raises
     ------
@@ -656,10 +1059,12 @@ def check_negative_elbo(fn: Callable[..., torch.Tensor]) -> None:
         With the hint of the diagnosed mistake.
     """
     check = "check_negative_elbo"
-    g = torch.Generator().manual_seed(7)
-    logits = torch.randn(16, 10, generator=g, dtype=torch.float64)
-    y = torch.randint(0, 10, (16,), generator=g)
-    kl, n_train, beta = torch.tensor(123.0, dtype=torch.float64), 60000, 0.3
+    seed, B = (7, 16) if hidden is None else (hidden, 12)
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(B, 10, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 10, (B,), generator=g)
+    kl, n_train, beta = ((torch.tensor(123.0, dtype=torch.float64), 60000, 0.3) if hidden is None
+                         else (torch.tensor(77.0, dtype=torch.float64), 20000, 0.6))
     ce = F.cross_entropy(logits, y)
     expected = n_train * ce + beta * kl
     mistakes = [
@@ -667,9 +1072,20 @@ def check_negative_elbo(fn: Callable[..., torch.Tensor]) -> None:
          f"the data term is the batch mean only: multiply it by N = n_train ({n_train}) so that it "
          "estimates the sum over the training set; otherwise the KL overwhelms the data and "
          "every weight is pruned."),
-        ("batch_sum", len(y) * ce + beta * kl,
+        ("batch_sum", B * ce + beta * kl,
          "you summed the cross-entropy over the batch (a factor B); the data term is N times the "
          "batch mean."),
+        ("n_times_batch_sum", n_train * B * ce + beta * kl,
+         f"you multiplied the batch's summed cross-entropy by N: that counts the data {B} times (the "
+         "batch size) too often. Use N times the batch mean, n_train * F.cross_entropy(logits, y)."),
+        ("kl_over_n", ce + beta * kl / n_train,
+         "you divided the KL by N: that is the per-example loss, -ELBO / N (the same optimum, but "
+         "not the loss the task asks for, and the learning rate of the recipe is tuned for N * CE "
+         "+ beta * KL). Multiply both terms by N: n_train * CE + beta * KL."),
+        ("kl_over_n", n_train * ce + beta * kl / n_train,
+         "the KL is divided by N: the ELBO of the whole training set has N * CE and the full KL, "
+         "so the loss is n_train * CE + beta * KL (dividing the KL by N weakens the prior N-fold "
+         "and hardly anything is pruned)."),
         ("kl_sign", n_train * ce - beta * kl,
          "the KL is subtracted: the loss is the negative ELBO, N * CE + beta * KL (the KL is a "
          "penalty)."),
@@ -678,12 +1094,13 @@ def check_negative_elbo(fn: Callable[..., torch.Tensor]) -> None:
     ]
     got = _call(fn, (logits.clone(), y.clone(), kl.clone(), n_train, beta), check)
     _diagnose(check, got, expected, mistakes, "the loss")
-    _ok("loss = N * mean cross-entropy + beta * KL.")
+    _ok("loss = N * mean cross-entropy + beta * KL.", hidden)
 
 
-def check_trained(model: nn.Module, x: torch.Tensor, y: torch.Tensor, max_error: float,
-                  min_sparsity: float) -> dict[str, float]:
-    """Check a trained sparse network: deterministic in eval mode, accurate and sparse enough.
+@_graded
+def check_trained(model: nn.Module, x: torch.Tensor, y: torch.Tensor, max_error: float | None = None,
+                  min_sparsity: float | None = None, hidden: int | None = None) -> dict[str, float]:
+    """Check a trained sparse network: deterministic in eval mode, accurate and/or sparse enough.
 
     Parameters
     ----------
@@ -691,10 +1108,13 @@ def check_trained(model: nn.Module, x: torch.Tensor, y: torch.Tensor, max_error:
         The trained network (its sparse layers must offer ``mask()``).
     x, y : Tensor
         Test images and labels.
-    max_error : float
-        Largest accepted test error (a fraction, e.g. 0.05).
-    min_sparsity : float
-        Smallest accepted fraction of pruned weights over all layers.
+    max_error : float, optional
+        Largest accepted test error (a fraction, e.g. 0.05); not checked if None.
+    min_sparsity : float, optional
+        Smallest accepted fraction of pruned weights over all layers; not checked if None.
+        Give one or both (the two are graded as separate parts).
+    hidden : int, optional
+        A hidden test: print nothing when it passes.
 
     Returns
     -------
@@ -704,7 +1124,10 @@ def check_trained(model: nn.Module, x: torch.Tensor, y: torch.Tensor, max_error:
     Raises
     ------
     CheckFailed
-        Evaluation with noise, or a result outside the targets (with what to try).
+        The network raises, evaluates with noise, or a result is outside its target (with what
+        to try).
+    ValueError
+        A target outside its range, or no target.
     """
     from course_lib.sparsity import compression, weight_counts
     from course_lib.train import evaluate
@@ -712,27 +1135,40 @@ def check_trained(model: nn.Module, x: torch.Tensor, y: torch.Tensor, max_error:
     check = "check_trained"
     if not isinstance(model, nn.Module):
         raise CheckFailed(check, f"pass the trained network, got {type(model).__name__}.", "type")
-    if not (0 < max_error < 1 and 0 <= min_sparsity < 1):
+    if max_error is None and min_sparsity is None:
+        raise ValueError("give max_error, min_sparsity or both: the targets of the trained network.")
+    if not ((max_error is None or 0 < max_error < 1) and (min_sparsity is None or 0 <= min_sparsity < 1)):
         raise ValueError(f"max_error must be in (0, 1) and min_sparsity in [0, 1), got "
                          f"{max_error!r} and {min_sparsity!r}.")
     model.eval()
-    with torch.no_grad():
-        a, b = model(x[:64]), model(x[:64])
+    try:
+        with torch.no_grad():
+            a, b = model(x[:64]), model(x[:64])
+        error = evaluate(model, x, y)
+        counts = weight_counts(model).values()
+        ratio = compression(model)
+    except Exception as exc:  # the student's layer code, run by the check
+        raise CheckFailed(check, f"running your network on the test images raised "
+                          f"{type(exc).__name__}: {exc}{_where_in_student_code(exc)}. Run the "
+                          "checks of the tasks above: the network is built from those functions.",
+                          "error") from None
     if not torch.equal(a, b):
         raise CheckFailed(check, "in eval mode the network gives different outputs for the same input: "
                           "it evaluates with noise. The test-time net is the pruned mean.", "noisy")
-    error = evaluate(model, x, y)
-    counts = weight_counts(model).values()
     sparsity = 1.0 - sum(k for k, _ in counts) / sum(t for _, t in counts)
-    result = {"error": error, "sparsity": sparsity, "compression": compression(model)}
-    if error > max_error:
+    result = {"error": error, "sparsity": sparsity, "compression": ratio}
+    if max_error is not None and error > max_error:
         raise CheckFailed(check, f"test error {error:.2%} is above the target {max_error:.2%}. If the "
                           "sparsity is also very high, the KL dominates: is the data term scaled by N?",
                           "error_high")
-    if sparsity < min_sparsity:
+    if min_sparsity is not None and sparsity < min_sparsity:
         raise CheckFailed(check, f"only {sparsity:.1%} of the weights are pruned (target "
-                          f"{min_sparsity:.0%}). Is the KL in the loss, with the right sign, and does "
+                          f"{min_sparsity:.1%}). Is the KL in the loss, with the right sign, and does "
                           "beta reach 1?", "not_sparse")
-    _ok(f"test error {error:.2%} <= {max_error:.0%} with {sparsity:.1%} of the weights pruned "
-        f"(compression {result['compression']:.1f}x).")
+    parts = []
+    if max_error is not None:
+        parts.append(f"test error {error:.2%} <= {max_error:.1%}")
+    if min_sparsity is not None:
+        parts.append(f"{sparsity:.1%} of the weights pruned >= {min_sparsity:.1%}")
+    _ok(f"{' and '.join(parts)} (test error {error:.2%}, compression {ratio:.1f}x).", hidden)
     return result

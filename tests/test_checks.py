@@ -1,6 +1,8 @@
 """Tests for course_lib.checks: each check passes the solution and names each typical mistake."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -212,23 +214,72 @@ def fit(tied=False):
     return optimize.least_squares(residual, [0.6, 1.8, 1.5]).x
 
 
-def test_fit_passes_own_least_squares():
-    checks.check_fit(fit())
+def fit_constants(log_alpha, reference, variant="ok"):
+    """The student's Task 3, calling the notebook's neg_kl_approx (a global of this module)."""
+    def residual(k):
+        if variant == "inline_no_half":
+            model = k[0] / (1 + np.exp(-(k[1] + k[2] * log_alpha))) - np.logaddexp(0, -log_alpha) - k[0]
+        else:
+            model = neg_kl_approx(log_alpha, *k)
+        shift = {"tied": 0.0, "c_sign": k[0] + kl.C_INF}.get(variant, k[0] - kl.C_INF)
+        return model + shift - reference
+    if variant == "published":
+        return (kl.K1, kl.K2, kl.K3)
+    if variant == "not_converged":
+        return tuple(optimize.least_squares(residual, [kl.K1, kl.K2, kl.K3], max_nfev=1).x + 0.05)
+    return tuple(optimize.least_squares(residual, [kl.K1, kl.K2, kl.K3], xtol=1e-14, ftol=1e-14,
+                                        gtol=1e-14).x)
 
 
-@pytest.mark.parametrize("constants, mistake, match", [
-    ((kl.K1, kl.K2, kl.K3), "published", "published constants"),
+def neg_kl_approx(la, k1, k2, k3):  # a WRONG Task 2 (the 1/2 missing): Task 3 must still pass
+    return k1 / (1 + np.exp(-(k2 + k3 * la))) - np.logaddexp(0, -la) - k1
+
+
+def test_fit_passes_own_least_squares_even_with_a_wrong_task_2(capsys):
+    with pytest.raises(CheckFailed):
+        checks.check_neg_kl_approx(neg_kl_approx)
+    k = checks.check_fit(fit_constants)
+    assert capsys.readouterr().out.startswith("OK - ")
+    np.testing.assert_allclose(k, fit(), atol=1e-4)
+    assert neg_kl_approx.__name__ == "neg_kl_approx"  # the global is restored after the check
+    assert globals()["neg_kl_approx"] is neg_kl_approx
+
+
+def test_fit_hidden_grid_passes_and_prints_nothing(capsys):
+    checks.check_fit(fit_constants, grid=(-8.0, 6.0, 1401), hidden=1)
+    assert capsys.readouterr().out == ""
+
+
+def test_fit_hard_coded_constants_fail_the_hidden_grid():
+    k = tuple(fit())
+    with pytest.raises(CheckFailed) as info:
+        checks.check_fit(lambda la, ref: k, grid=(-8.0, 6.0, 1401), hidden=1)
+    assert info.value.mistake == "wrong"
+
+
+@pytest.mark.parametrize("variant, mistake, match", [
+    ("published", "published", "published constants"),
     ("tied", "tied", "tied C = -k1"),
-    ((0.5, 1.5, 1.5), "wrong", r"miss the reference by up to"),
+    ("c_sign", "c_sign", r"not \+0.6352"),
+    ("inline_no_half", "wrong_approx", "factor 1/2 .* is missing"),
+    ("not_converged", "wrong", r"miss the reference by up to"),
 ])
-def test_fit_mistakes(constants, mistake, match):
-    if constants == "tied":
-        constants = fit(tied=True)
-    expect_mistake(checks.check_fit, constants, mistake, match)
+def test_fit_mistakes(variant, mistake, match):
+    expect_mistake(checks.check_fit, lambda la, ref: fit_constants(la, ref, variant), mistake, match)
 
 
-def test_fit_rejects_wrong_length():
-    expect_mistake(checks.check_fit, (1.0, 2.0), "shape", "three constants")
+def test_fit_message_does_not_give_away_the_reference_constants():
+    with pytest.raises(CheckFailed) as info:
+        checks.check_fit(lambda la, ref: (0.5, 1.5, 1.5))
+    ref = kl.fit_molchanov().constants
+    for value in ref:
+        for digits in (2, 3, 4):
+            assert f"{value:.{digits}f}" not in str(info.value), str(info.value)
+
+
+def test_fit_rejects_constants_and_wrong_length():
+    expect_mistake(checks.check_fit, (1.0, 2.0, 3.0), "type", "pass your function fit_constants")
+    expect_mistake(checks.check_fit, lambda la, ref: (1.0, 2.0), "shape", "three constants")
 
 
 # -- A4 -------------------------------------------------------------------------------
@@ -380,7 +431,7 @@ def test_student_exception_is_reported():
 
 
 def test_none_return_is_explained():
-    expect_mistake(checks.check_posterior, lambda prior, lik, t: None, "type", r"use `return \.\.\.`")
+    expect_mistake(checks.check_posterior, lambda prior, lik, t: None, "type", r"end it with `return \.\.\.`")
 
 
 def test_wrong_shape_is_explained():
@@ -409,3 +460,220 @@ def test_check_failed_is_an_assertion_error_with_the_check_name():
     assert issubclass(CheckFailed, AssertionError)
     err = CheckFailed("check_x", "what to fix", "kl_sign")
     assert str(err) == "check_x: what to fix" and err.mistake == "kl_sign"
+
+
+# -- more mistakes named (issue 16) ---------------------------------------------------------
+def test_conditional_wrong_slice_and_wrong_axis():
+    expect_mistake(checks.check_conditional,
+                   lambda p, z: p[:, z, :].sum(axis=1) / p[:, z, :].sum(), "wrong_slice",
+                   r"slice p\[:, 0, :\], which conditions on Y=0.*p\[:, :, z\]")
+    expect_mistake(checks.check_conditional,
+                   lambda p, z: p[:, :, z].sum(axis=0) / p[:, :, z].sum(), "wrong_axis",
+                   r"4 entries, one per state of Y: you summed over X")
+    expect_mistake(checks.check_conditional,
+                   lambda p, z: p[0, 0, :] / p[0, 0, :].sum(), "wrong_slice", r"one per state of Z")
+
+
+@pytest.mark.parametrize("variant, mistake, match", [
+    ("n_d_swapped", "n_d_swapped", r"N and D are swapped.*\(N, D\) = \(12, 3\)"),
+    ("no_minus_d", "no_minus_d", r"missing its '- D' \(here D = 3\)"),
+    ("slogdet_sign", "slogdet_sign", r"you used \[0\], the sign"),
+])
+def test_elbo_more_mistakes(variant, mistake, match):
+    def fn(m, S, Phi, t, alpha, beta):
+        n, d = Phi.shape
+        if variant == "n_d_swapped":
+            d, n = Phi.shape
+        data = 0.5 * n * np.log(beta / (2 * np.pi)) - 0.5 * beta * (
+            np.sum((t - Phi @ m) ** 2) + np.trace(Phi @ S @ Phi.T))
+        minus_d = 0 if variant == "no_minus_d" else d
+        logdet = np.linalg.slogdet(S)[0 if variant == "slogdet_sign" else 1]
+        kl_q = 0.5 * (alpha * np.trace(S) + alpha * m @ m - minus_d - d * np.log(alpha) - logdet)
+        return data - kl_q
+    expect_mistake(checks.check_elbo, fn, mistake, match)
+
+
+def test_mean_field_beta_missing_in_m_and_parts():
+    def fn(Phi, t, alpha, beta):
+        m, s2 = mean_field(Phi, t, alpha, beta)
+        return m / beta, s2
+    expect_mistake(checks.check_mean_field, fn, "beta_missing_m", r"off by the factor beta = 5.0")
+    checks.check_mean_field(fn, part="s2")                     # the variances alone are right
+    with pytest.raises(CheckFailed):
+        checks.check_mean_field(fn, part="m")
+    with pytest.raises(ValueError, match="part must be"):
+        checks.check_mean_field(mean_field, part="x")
+
+
+def test_elbo_estimate_sum_over_samples():
+    def fn(m, L, Phi_b, t_b, N, alpha, beta, eps):
+        W = m + eps @ L.T
+        ll = 0.5 * np.log(beta / (2 * np.pi)) - 0.5 * beta * (t_b[None, :] - W @ Phi_b.T) ** 2
+        D, S = len(m), L @ L.T
+        k = 0.5 * (alpha * np.trace(S) + alpha * m @ m - D - D * np.log(alpha) - np.linalg.slogdet(S)[1])
+        return N / len(t_b) * ll.sum() - k
+    expect_mistake(checks.check_elbo_estimate, fn, "sum_over_samples", r"summed over the 7 weight samples")
+
+
+@pytest.mark.parametrize("variant, mistake, match", [
+    ("plus_c", "plus_constant", r"subtract kl.C_INF"),
+    ("alpha_not_sqrt", "alpha_not_sqrt", r"eps is multiplied by alpha.*sqrt\(alpha\) = exp"),
+])
+def test_neg_kl_mc_more_mistakes(variant, mistake, match):
+    def fn(la, eps):
+        scale = np.exp(la) if variant == "alpha_not_sqrt" else np.exp(0.5 * la)
+        e_log = np.log(np.abs(1 + scale[:, None] * eps)).mean(axis=1)
+        return 0.5 * la - e_log + (kl.C_INF if variant == "plus_c" else -kl.C_INF)
+    expect_mistake(checks.check_neg_kl_mc, fn, mistake, match)
+
+
+def test_neg_kl_approx_alpha_in_sigmoid():
+    expect_mistake(checks.check_neg_kl_approx,
+                   lambda la, k1, k2, k3: k1 / (1 + np.exp(-(k2 + k3 * np.exp(la))))
+                   - 0.5 * np.logaddexp(0, -la) - k1, "alpha_in_sigmoid", "sigmoid takes log alpha")
+
+
+@pytest.mark.parametrize("fn, mistake, match", [
+    (lambda th, ls: torch.clamp(ls - 2 * torch.log(th.abs()), -8, 8), "no_eps", "left out the 1e-8.*NaN"),
+    (lambda th, ls: torch.clamp(ls - torch.log(th**2), -8, 8), "no_eps", r"log\(theta\*\*2 \+ 1e-8\)"),
+    (lambda th, ls: log_alpha(th, ls).detach(), "detached", "no gradient flows"),
+])
+def test_log_alpha_gradient_mistakes(fn, mistake, match):
+    expect_mistake(checks.check_log_alpha, fn, mistake, match)
+
+
+@pytest.mark.parametrize("fn, mistake, match", [
+    (lambda x, th, ls, b, e: F.linear(x, th, b), "no_noise", "variance term .* is missing"),
+    (lambda x, th, ls, b, e: F.linear(x, th, b) + torch.sqrt(F.linear(x * x, ls) + 1e-8) * e,
+     "log_sigma2_as_variance", "log_sigma2 itself as the variance"),
+])
+def test_lrt_forward_more_mistakes(fn, mistake, match):
+    expect_mistake(checks.check_lrt_forward, fn, mistake, match)
+
+
+def test_eval_forward_mask_on_log_sigma2():
+    expect_mistake(checks.check_eval_forward,
+                   lambda x, th, ls, b, thr: F.linear(x, th * (ls < thr), b), "mask_on_log_sigma2",
+                   "compares log_sigma2 with the threshold")
+
+
+def test_eval_forward_is_graded_on_its_own():
+    """A wrong log_alpha in the notebook's namespace does not fail eval_forward's check."""
+    namespace = {"F": F, "log_alpha": lambda th, ls: ls - torch.log(2 * th.abs())}
+    exec("def eval_forward(x, theta, log_sigma2, bias, threshold):\n"
+         "    return F.linear(x, theta * (log_alpha(theta, log_sigma2) < threshold), bias)\n", namespace)
+    wrong = namespace["log_alpha"]
+    checks.check_eval_forward(namespace["eval_forward"])
+    assert namespace["log_alpha"] is wrong  # restored
+
+
+@pytest.mark.parametrize("fn, mistake, match", [
+    (lambda la: kl.neg_kl_molchanov(la).mean(), "kl_sign", "Also sum over the weights"),
+    (lambda la: -kl.neg_kl_molchanov(-la).sum(), "minus_log_alpha", "at -log alpha"),
+])
+def test_kl_more_mistakes(fn, mistake, match):
+    expect_mistake(checks.check_kl, fn, mistake, match)
+
+
+@pytest.mark.parametrize("fn, mistake, match", [
+    (lambda lo, y, k, n, b: n * F.cross_entropy(lo, y, reduction="sum") + b * k, "n_times_batch_sum",
+     "counts the data 16 times"),
+    (lambda lo, y, k, n, b: F.cross_entropy(lo, y) + b * k / n, "kl_over_n", "per-example loss"),
+    (lambda lo, y, k, n, b: n * F.cross_entropy(lo, y) + b * k / n, "kl_over_n", "weakens the prior"),
+])
+def test_negative_elbo_more_mistakes(fn, mistake, match):
+    expect_mistake(checks.check_negative_elbo, fn, mistake, match)
+
+
+def test_trained_wraps_the_network_errors_and_grades_parts():
+    class Broken(torch.nn.Module):
+        def forward(self, x):
+            return x @ torch.ones(3, 3)
+    x, y = torch.eye(4)[:2].repeat(4, 1), torch.tensor([0, 1] * 4)
+    expect_mistake(lambda m: checks.check_trained(m, x, y, max_error=0.1), Broken(), "error",
+                   r"running your network on the test images raised RuntimeError")
+    net = _tiny_sparse_net(False)
+    assert checks.check_trained(net, x, y, max_error=0.01)["sparsity"] == pytest.approx(0.75)
+    expect_mistake(lambda m: checks.check_trained(m, x, y, min_sparsity=0.9), net, "not_sparse",
+                   "only 75.0%")
+    with pytest.raises(ValueError, match="give max_error, min_sparsity or both"):
+        checks.check_trained(net, x, y)
+
+
+# -- machinery ------------------------------------------------------------------------------
+def test_index_is_printed_plainly():
+    with pytest.raises(CheckFailed) as info:
+        checks.check_posterior(lambda prior, lik, t: np.array([0.2, 0.3, 0.5]))
+    assert re.search(r"at index \[\d\] you return", str(info.value)) and "np.int64" not in str(info.value)
+    with pytest.raises(CheckFailed, match=r"at index \[0, 1\] you return"):
+        checks.check_log_alpha(lambda th, ls: log_alpha(th, ls) + (torch.arange(40).reshape(5, 8) == 1) * 0.5)
+
+
+def test_return_hint_only_when_nothing_was_returned():
+    expect_mistake(checks.check_posterior, lambda prior, lik, t: None, "type", "returned None")
+    with pytest.raises(CheckFailed) as info:
+        checks.check_posterior(lambda prior, lik, t: "posterior")
+    assert "return" not in str(info.value).split("returned", 1)[1].replace("returned", "")
+
+
+def test_student_error_names_the_line():
+    def posterior_bug(prior, lik, t):
+        u = prior * lik[:, t]
+        return u / u.summ()
+    with pytest.raises(CheckFailed, match=r"AttributeError.*line \d+ of your code: `return u / u.summ\(\)`"):
+        checks.check_posterior(posterior_bug)
+
+
+def test_failure_traceback_is_trimmed():
+    with pytest.raises(CheckFailed) as info:
+        checks.check_posterior(lambda prior, lik, t: prior)
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    frames = [f.name for f in __import__("traceback").extract_tb(info.value.__traceback__)]
+    assert frames[-1] == "wrapper" and "_diagnose" not in frames
+
+
+def test_warnings_of_the_student_code_are_silenced(recwarn):
+    import warnings
+    def noisy(prior, lik, t):
+        warnings.warn("student warning")
+        return posterior(prior, lik, t)
+    checks.check_posterior(noisy)
+    assert len(recwarn) == 0
+
+
+def test_passed_and_passed_or_reference(capsys):
+    checks.check_log_alpha(log_alpha)
+    with pytest.raises(CheckFailed):
+        checks.check_kl(lambda la: kl.neg_kl_molchanov(la).sum())
+    assert checks.passed("check_log_alpha") and not checks.passed("check_kl")
+    wrong_kl = lambda la: 0  # noqa: E731
+    chosen = checks.passed_or_reference({"log_alpha": log_alpha, "kl_term": wrong_kl},
+                                        ["log_alpha", "kl_term"])
+    assert chosen["log_alpha"] is log_alpha and chosen["kl_term"] is checks.reference("kl_term")
+    out = capsys.readouterr().out
+    assert "log_alpha: yours" in out and "kl_term: the library's reference (check_kl did not pass" in out
+    with pytest.raises(KeyError, match="no reference for 'nope'"):
+        checks.reference("nope")
+
+
+@pytest.mark.parametrize("check, fn", [
+    (checks.check_conditional, conditional), (checks.check_posterior, posterior),
+    (checks.check_elbo, elbo), (checks.check_mean_field, mean_field),
+    (checks.check_elbo_estimate, elbo_estimate), (checks.check_neg_kl_mc, neg_kl_mc),
+    (checks.check_neg_kl_approx, approx), (checks.check_log_alpha, log_alpha),
+    (checks.check_lrt_forward, lrt_forward), (checks.check_eval_forward, eval_forward),
+    (checks.check_kl, lambda la: -kl.neg_kl_molchanov(la).sum()),
+    (checks.check_negative_elbo, lambda logits, y, k, n, beta: n * F.cross_entropy(logits, y) + beta * k),
+])
+def test_hidden_inputs_pass_the_solution_silently_and_differ(check, fn, capsys):
+    check(fn, hidden=1016)
+    assert capsys.readouterr().out == ""
+
+
+def test_hidden_inputs_catch_hard_coded_answers():
+    p_visible = checks._joint_xyz()
+    answers = {z: conditional(p_visible, z) for z in range(p_visible.shape[2])}
+    cheat = lambda p, z: answers[z]  # noqa: E731
+    checks.check_conditional(cheat)
+    with pytest.raises(CheckFailed):
+        checks.check_conditional(cheat, hidden=1016)
