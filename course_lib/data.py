@@ -4,10 +4,12 @@ Where the files are looked for, in order:
 
 1. ``data_dir`` if given (a folder holding the four ``*-ubyte.gz`` files),
 2. ``$COURSE_DATA_DIR/mnist``,
-3. ``data/mnist`` in the course repository.
+3. the default folder: ``data/mnist`` in the course repository when ``course_lib`` runs from
+   a checkout (``pip install -e .``), else -- ``course_lib`` installed from a package into
+   site-packages -- the user's cache ``$XDG_CACHE_HOME/course_lib/mnist`` (``~/.cache/course_lib/mnist``).
 
 If none has them, they are downloaded (with a progress bar) from public mirrors into
-``data_dir`` or ``data/mnist``.  Every file is checked against its SHA-256 before it is
+``data_dir`` or the default folder.  Every file is checked against its SHA-256 before it is
 parsed, and the IDX header is validated.  A missing, truncated or corrupted file raises
 :class:`MNISTError` naming the file, what is wrong and how to fix it; nothing is ever
 silently replaced.
@@ -62,7 +64,26 @@ MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 #: Environment variable naming a data folder that holds ``mnist/``.
 DATA_ENV = "COURSE_DATA_DIR"
 
-_REPO_DATA = Path(__file__).resolve().parents[1] / "data" / "mnist"
+
+
+def default_mnist_dir(package_parent: str | os.PathLike | None = None) -> Path:
+    """Where MNIST goes by default: the checkout's ``data/mnist``, else the user's cache.
+
+    Parameters
+    ----------
+    package_parent : path-like, optional
+        The folder holding the ``course_lib`` package (default: where it is imported from). It is
+        a course checkout when it holds the book's ``_config.yml``; a site-packages folder is not,
+        and data is never written into it.
+    """
+    parent = Path(package_parent) if package_parent is not None else Path(__file__).resolve().parents[1]
+    if (parent / "_config.yml").is_file():
+        return parent / "data" / "mnist"
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache).expanduser() / "course_lib" / "mnist"
+
+
+_REPO_DATA = default_mnist_dir()
 
 
 class MNISTError(RuntimeError):

@@ -46,6 +46,24 @@ def test_search_order_prefers_data_dir_then_env(tmp_path, monkeypatch):
     assert dirs[2].parts[-2:] == ("data", "mnist")
 
 
+def test_default_folder_is_the_checkout_or_the_user_cache(tmp_path, monkeypatch):
+    """A checkout (it holds _config.yml) keeps data/mnist; an installed package never writes
+    into site-packages but into the user's cache."""
+    checkout = tmp_path / "course"
+    checkout.mkdir()
+    (checkout / "_config.yml").write_text("title: t\n")
+    assert data.default_mnist_dir(checkout) == checkout / "data" / "mnist"
+    site = tmp_path / "site-packages"
+    site.mkdir()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert data.default_mnist_dir(site) == tmp_path / "cache" / "course_lib" / "mnist"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert data.default_mnist_dir(site) == tmp_path / "home" / ".cache" / "course_lib" / "mnist"
+    # this repository is a checkout: its data/mnist is the default
+    assert data.default_mnist_dir() == Path(data.__file__).resolve().parents[1] / "data" / "mnist"
+
+
 # ---- bad input -----------------------------------------------------------------------
 
 def test_unknown_split_lists_valid_ones(mnist_dir):
