@@ -24,6 +24,7 @@ import datetime as dt
 import filecmp
 import shutil
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -254,13 +255,15 @@ class Course:
                 collected.append(target / nb.name)
         return collected
 
-    def autograde(self, names: list[str] | None = None) -> dict[tuple[str, str], bool]:
-        """Autograde every collected submission of each assignment: ``{(assignment, student): ok}``."""
+    def autograde(self, names: list[str] | None = None) -> dict[tuple[str, str], tuple[bool, float]]:
+        """Autograde every collected submission: ``{(assignment, student): (ok, seconds)}``."""
         api, results = self.api(), {}
         for nb in self.assignments(names):
             for folder in sorted((self.folder / "submitted").glob(f"*/{nb.stem}")):
+                start = time.perf_counter()
                 result = api.autograde(nb.stem, folder.parent.name, force=True, create=True)
-                results[nb.stem, folder.parent.name] = bool(result.get("success"))
+                results[nb.stem, folder.parent.name] = (bool(result.get("success")),
+                                                        time.perf_counter() - start)
                 if not result.get("success"):
                     print(f"autograde {nb.stem} {folder.parent.name} FAILED:\n{result.get('log', '')}")
         return results
@@ -357,12 +360,12 @@ def main(argv: list[str] | None = None) -> int:
     elif args.step == "autograde":
         results = course.autograde(args.assignments or None)
         with course.gradebook() as gb:
-            for (name, student), ok in results.items():
+            for (name, student), (ok, seconds) in results.items():
                 s = gb.find_submission(name, student)
                 flag = "" if ok else "  (autograde failed, see the log above)"
                 flag += "  NEEDS MANUAL GRADE" if s.needs_manual_grade else ""
-                print(f"{name:28s} {student:16s} {s.score:5.1f} / {s.max_score:.1f}{flag}")
-        if not all(results.values()):
+                print(f"{name:24s} {student:12s} {s.score:5.1f} / {s.max_score:.1f}  {seconds:4.0f} s{flag}")
+        if not all(ok for ok, _ in results.values()):
             return 1
     elif args.step == "feedback":
         paths = course.feedback(args.assignments or None)
