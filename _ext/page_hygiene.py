@@ -58,15 +58,22 @@ def dedupe_scripts(scripts: list) -> list:
 
 #: Inline script for pages with widgets, placed right before require.js.
 #: 1. Configures require.js (it reads a global ``require`` object when it loads) so that the
-#:    widget manager's AMD module resolves to the book's own copy; its fonts are found next to it.
+#:    widget manager's AMD modules resolve to the book's own copy and their fonts are found next
+#:    to it: every module the manager defines (the Play button's
+#:    icons, which were requested from ``<page folder>/@jupyter-widgets/*.woff2``).
 #: 2. The widget manager (written for MathJax 2) typesets widget labels with
 #:    ``MathJax.Hub.Queue(["Typeset", MathJax.Hub, element])`` whenever ``window.MathJax``
 #:    exists; MathJax 3 has no ``Hub``, so depending on which script wins the race the page
 #:    throws ``Cannot read properties of undefined (reading 'Queue')``.  We give every object
 #:    assigned to ``window.MathJax`` a hidden ``Hub.Queue`` that forwards to MathJax 3's
 #:    ``typesetPromise``.
-REQUIRE_CONFIG = """var require = {paths: {"@jupyter-widgets/html-manager/dist":
-  (document.documentElement.dataset.content_root || "./") + "_static/html-manager"}};
+REQUIRE_CONFIG = """var require = (function () {
+  var lib = (document.documentElement.dataset.content_root || "./") + "_static/html-manager";
+  var paths = {"@jupyter-widgets/html-manager/dist": lib};
+  ["html-manager", "controls", "controls7", "base", "base7"].forEach(function (m) {
+    paths["@jupyter-widgets/" + m] = lib + "/" + m; });
+  return {paths: paths};
+})();
 (function () {
   function addHub(mj) {
     if (mj && typeof mj === "object" && !("Hub" in mj)) {

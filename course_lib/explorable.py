@@ -35,7 +35,11 @@ FRAME_DPI = 80
 #: Most frames one explorable may hold (each is a PNG stored in the notebook and the page).
 MAX_FRAMES = 120
 #: CSS classes the browser tests look for.
-CSS_CLASS, FRAME_CLASS, CAPTION_CLASS = "course-explorable", "course-explorable-frame", "course-explorable-caption"
+CSS_CLASS, FRAME_CLASS = "course-explorable", "course-explorable-frame"
+CAPTION_CLASS, ALT_CLASS = "course-explorable-caption", "course-explorable-alt"
+#: The alt text is read by screen readers but not shown (the frames are images without alt).
+_VISUALLY_HIDDEN = ("position:absolute;width:1px;height:1px;margin:-1px;padding:0;overflow:hidden;"
+                    "clip:rect(0,0,0,0);white-space:nowrap;border:0")
 
 
 @dataclass(frozen=True)
@@ -189,7 +193,8 @@ def explorable(draw: Callable[..., Any], parameters: Parameter | Sequence[Parame
     caption : str
         Shown under the figure (plain text or simple HTML).
     alt : str
-        Alternative text of the figure; each frame's text adds the parameter values.
+        What the figure shows, for a reader who cannot see it (kept in the caption, visually
+        hidden; the sliders' readouts give the values of the frame shown).
     play : bool, default False
         Add a Play button that steps the first slider (e.g. through epochs).
     interval_ms : int, default 600
@@ -230,10 +235,9 @@ def explorable(draw: Callable[..., Any], parameters: Parameter | Sequence[Parame
         if level == len(parameters) - 1:
             children = []
             for i in range(len(p.values)):
-                idx = prefix + (i,)
-                where = ", ".join(f"{q.label or q.name} = {q.readout(q.values[j])}"
-                                  for q, j in zip(parameters, idx))
-                image = widgets.Image(value=frames[idx], format="png", tooltip=f"{alt} ({where})",
+                # No tooltip: the book's widget manager (html-manager 1.0.15) cannot render an
+                # Image that has one ("Could not create a view"). The alt text is in the caption.
+                image = widgets.Image(value=frames[prefix + (i,)], format="png",
                                       layout=widgets.Layout(max_width="100%", height="auto"))
                 image.add_class(FRAME_CLASS)
                 children.append(image)
@@ -248,10 +252,13 @@ def explorable(draw: Callable[..., Any], parameters: Parameter | Sequence[Parame
     if play:
         player = widgets.Play(min=0, max=len(parameters[0].values) - 1, step=1,
                               value=parameters[0].default_index, interval=int(interval_ms),
-                              description="play", tooltip=f"play through {parameters[0].label or parameters[0].name}")
-        links.append(widgets.jslink((player, "value"), (sliders[0], "index")))
+                              description="play", )
+        # one-way: a two-way link to the slider stops the slider's own link to the frames in the
+        # book's widget manager (html-manager 1.0.15, checked in the browser)
+        links.append(widgets.jsdlink((player, "value"), (sliders[0], "index")))
         controls = [widgets.HBox([player, sliders[0]]), *sliders[1:]]
-    note = widgets.HTML(value=f'<p class="{CAPTION_CLASS}">{caption}</p>')
+    note = widgets.HTML(value=f'<p class="{CAPTION_CLASS}">{caption}</p>'
+                              f'<p class="{ALT_CLASS}" style="{_VISUALLY_HIDDEN}">Figure: {alt}</p>')
     box = Explorable([*controls, figure, note])
     box.add_class(CSS_CLASS)
     box.frames, box.parameters, box.links = frames, parameters, links

@@ -120,7 +120,8 @@ def test_one_parameter_explorable_links_slider_to_stack():
     assert (link.target[0], link.target[1]) == (stack, "selected_index")
     images = stack.children
     assert all(FRAME_CLASS in im._dom_classes for im in images)
-    assert [im.tooltip for im in images] == [f"A sine curve (amplitude = {v})" for v in ("0.5", "1", "1.5")]
+    assert "Figure: A sine curve" in note.value
+    assert all(im.tooltip is None for im in images)  # html-manager 1.0.15 cannot render an Image with one
     assert images[2].value == e.frame(p=1.5) and e.nbytes == sum(len(im.value) for im in images)
 
 
@@ -134,7 +135,6 @@ def test_two_parameter_explorable_nests_stacks():
     assert (s1.model_id, outer.model_id) in pairs
     assert all((s2.model_id, inner.model_id) in pairs for inner in outer.children)
     assert outer.children[0].children[1].value == e.frame(p=1, q=2)
-    assert outer.children[1].children[0].tooltip == "a (p = 2, q = 1 Hz)"
 
 
 def test_play_button_steps_the_first_slider():
