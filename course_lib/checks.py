@@ -22,7 +22,20 @@ A3 the KL approximation       :func:`check_neg_kl_mc`, :func:`check_neg_kl_appro
 A4 LinearSVDO                 :func:`check_log_alpha`, :func:`check_lrt_forward`,
                               :func:`check_eval_forward`, :func:`check_kl`,
                               :func:`check_negative_elbo`, :func:`check_trained`
+A5 dropout                    :func:`check_inverted_dropout`, :func:`check_gaussian_dropout`,
+                              :func:`check_mc_average`
+A6 the predictive ensemble    :func:`check_entropy`, :func:`check_mutual_information`,
+                              :func:`check_ece`
 ============================  =========================================================
+
+Grading each task on its own: a check of a later task runs the student's function with the
+library's reference in place of the earlier tasks' functions it calls (``_call(...,
+upstream=...)``), and :func:`passed_or_reference` builds assignment 4's network from the
+student's functions whose checks passed and the references for the others.  Every check takes
+``hidden=SEED``: the same diagnosis on other inputs, silent when it passes (the hidden tests of
+the assignments' check cells).  A failing check raises :class:`CheckFailed` with a trimmed
+traceback and no chained exception; warnings raised by the student's code inside a check are
+silenced (nbgrader scores a cell that writes to stderr 0).
 """
 from __future__ import annotations
 
@@ -48,7 +61,9 @@ __all__ = [
     "CheckFailed", "check_conditional", "check_posterior", "check_elbo", "check_mean_field",
     "check_elbo_estimate", "check_neg_kl_mc", "check_neg_kl_approx", "check_fit",
     "check_log_alpha", "check_lrt_forward", "check_eval_forward", "check_kl",
-    "check_negative_elbo", "check_trained",
+    "check_negative_elbo", "check_trained", "check_inverted_dropout", "check_gaussian_dropout",
+    "check_mc_average", "check_entropy", "check_mutual_information", "check_ece", "passed",
+    "passed_or_reference", "reference",
 ]
 
 #: Relative and absolute tolerance for "the same number" (float64 inputs everywhere).
@@ -1172,3 +1187,332 @@ def check_trained(model: nn.Module, x: torch.Tensor, y: torch.Tensor, max_error:
         parts.append(f"{sparsity:.1%} of the weights pruned >= {min_sparsity:.1%}")
     _ok(f"{' and '.join(parts)} (test error {error:.2%}, compression {ratio:.1f}x).", hidden)
     return result
+
+
+# ---------------------------------------------------------------------------------------
+# A5: dropout as noise, and its two predictions
+# ---------------------------------------------------------------------------------------
+def _dropout_problem(hidden: int | None):
+    g = torch.Generator().manual_seed(11 if hidden is None else hidden)
+    shape = (6, 8) if hidden is None else (5, 7)
+    x = torch.randn(*shape, generator=g, dtype=torch.float64)
+    u = torch.rand(*shape, generator=g, dtype=torch.float64)
+    eps = torch.randn(*shape, generator=g, dtype=torch.float64)
+    ps = (0.2, 0.7) if hidden is None else (0.3, 0.8)
+    return x, u, eps, ps
+
+
+@_graded
+def check_inverted_dropout(fn: Callable[[torch.Tensor, float, torch.Tensor], torch.Tensor],
+                           hidden: int | None = None) -> None:
+    """Check ``fn(x, p, u) -> x * (u >= p) / (1 - p)``: Bernoulli (inverted) dropout of units.
+
+    ``u`` holds uniform samples on [0, 1), one per unit, so a unit is dropped when ``u < p``
+    (drop probability ``p``, PyTorch's convention) and the kept ones are scaled by 1/(1 - p)
+    so that E[output] = x.  Mistakes caught: no rescaling; keeping the units with ``u < p``;
+    the retain convention (p as the keep probability); dividing by p; multiplying by 1 - p
+    (the original paper's test-time scaling, applied at training time).  ``hidden``: seed of
+    other inputs.
+
+    Raises
+    ------
+    CheckFailed
+        With the hint of the diagnosed mistake.
+    """
+    check = "check_inverted_dropout"
+    x, u, _, ps = _dropout_problem(hidden)
+    for p in ps:
+        keep = (u >= p).double()
+        expected = x * keep / (1 - p)
+        mistakes = [
+            ("no_rescale", x * keep,
+             f"the kept units are not rescaled: divide them by 1 - p = {1 - p:.1f}, so that the "
+             "expected output equals x (E[mask] = 1 - p) and the network needs no change at test time."),
+            ("keep_is_drop", x * (1 - keep) / (1 - p),
+             f"you keep the units with u < p, i.e. drop with probability 1 - p = {1 - p:.1f}: p is the "
+             "drop probability, so keep a unit when u >= p."),
+            ("retain_convention", x * (1 - keep) / p,
+             "you treated p as the probability of keeping a unit (Srivastava et al.'s retain "
+             "probability); here p is the drop probability: keep when u >= p and divide by 1 - p."),
+            ("divide_by_p", x * keep / p,
+             "the kept units are divided by p; divide by the keep probability 1 - p."),
+            ("times_keep_prob", x * keep * (1 - p),
+             "you multiplied by 1 - p: that is the original paper's test-time weight scaling. Inverted "
+             "dropout divides by 1 - p during training instead, so that E[output] = x."),
+        ]
+        got = _call(fn, (x.clone(), p, u.clone()), check)
+        _diagnose(check, got, expected, mistakes, f"the output for p = {p}")
+    got0 = _call(fn, (x.clone(), 0.0, u.clone()), check)
+    _diagnose(check, got0, x, [], "the output for p = 0 (no dropout: x itself)")
+    _ok("units dropped with probability p, the kept ones scaled by 1/(1 - p).", hidden)
+
+
+@_graded
+def check_gaussian_dropout(fn: Callable[[torch.Tensor, float, torch.Tensor], torch.Tensor],
+                           hidden: int | None = None) -> None:
+    """Check ``fn(x, p, eps) -> x * (1 + sqrt(alpha) eps)`` with alpha = p / (1 - p).
+
+    Gaussian dropout with the mean and variance of Bernoulli dropout of rate ``p``.  Mistakes
+    caught: alpha used as the standard deviation; alpha = (1 - p)/p; alpha = p (1 - p) (the
+    variance of the unscaled mask); alpha = p; zero-mean noise (the 1 forgotten); additive
+    noise.  ``hidden``: seed of other inputs.
+
+    Raises
+    ------
+    CheckFailed
+        With the hint of the diagnosed mistake.
+    """
+    check = "check_gaussian_dropout"
+    x, _, eps, ps = _dropout_problem(hidden)
+    for p in ps:
+        a = p / (1 - p)
+        expected = x * (1 + math.sqrt(a) * eps)
+        mistakes = [
+            ("alpha_as_std", x * (1 + a * eps),
+             f"the noise is scaled by alpha = {a:.3g}; alpha is the variance of xi ~ N(1, alpha), so "
+             "scale eps by sqrt(alpha)."),
+            ("inverse_alpha", x * (1 + math.sqrt(1 / a) * eps),
+             f"you used alpha = (1 - p)/p = {1 / a:.3g}; the variance of the Bernoulli noise m/(1 - p) "
+             f"is p/(1 - p) = {a:.3g}."),
+            ("mask_variance", x * (1 + math.sqrt(p * (1 - p)) * eps),
+             f"p(1 - p) = {p * (1 - p):.3g} is the variance of the mask m before rescaling; the rescaled "
+             f"noise m/(1 - p) has variance p(1 - p)/(1 - p)^2 = p/(1 - p) = {a:.3g}."),
+            ("alpha_is_p", x * (1 + math.sqrt(p) * eps),
+             f"you used alpha = p; the matching variance is alpha = p/(1 - p) = {a:.3g}."),
+            ("zero_mean", x * math.sqrt(a) * eps,
+             "the noise has mean 0: multiplicative dropout noise has mean 1, xi = 1 + sqrt(alpha) eps."),
+            ("additive", x + math.sqrt(a) * eps,
+             "you added the noise; dropout multiplies: x * (1 + sqrt(alpha) eps), so the noise "
+             "scales with the unit."),
+        ]
+        got = _call(fn, (x.clone(), p, eps.clone()), check)
+        _diagnose(check, got, expected, mistakes, f"the output for p = {p}")
+    _ok("Gaussian noise N(1, p/(1 - p)): the same mean and variance as Bernoulli dropout.", hidden)
+
+
+@_graded
+def check_mc_average(fn: Callable[[torch.Tensor], torch.Tensor], hidden: int | None = None) -> None:
+    """Check ``fn(logits) -> mean_t softmax(logits[t])``: the MC-dropout predictive distribution.
+
+    ``logits`` has shape (T, N, C): T noisy passes over N inputs.  Mistakes caught: the
+    softmax of the mean logits (weight scaling's cousin, not the ensemble); the mean of the
+    log-probabilities; one pass only; a majority vote; the softmax over the T passes; the
+    sum instead of the mean.  ``hidden``: seed of other inputs.
+
+    Raises
+    ------
+    CheckFailed
+        With the hint of the diagnosed mistake.
+    """
+    check = "check_mc_average"
+    g = torch.Generator().manual_seed(12 if hidden is None else hidden)
+    T, N, C = (5, 4, 3) if hidden is None else (7, 5, 4)
+    logits = 2.0 * torch.randn(T, N, C, generator=g, dtype=torch.float64)
+    probs = F.softmax(logits, dim=-1)
+    expected = probs.mean(0)
+    mistakes = [
+        ("mean_logits", F.softmax(logits.mean(0), dim=-1),
+         "you averaged the logits and then applied the softmax; the predictive distribution is the "
+         "average of the T passes' probabilities: softmax first, then the mean over passes (dim 0)."),
+        ("mean_log_probs", F.log_softmax(logits, dim=-1).mean(0),
+         "you averaged log-probabilities; average the probabilities softmax(logits) over the passes."),
+        ("one_pass", probs[0],
+         "you used one pass only; MC dropout averages the probabilities of all T passes (dim 0)."),
+        ("vote", F.one_hot(logits.argmax(-1), C).double().mean(0),
+         "you averaged one-hot votes of the passes; average their probabilities instead (a vote "
+         "throws away how sure each pass is)."),
+        ("softmax_over_passes", F.softmax(logits, dim=0).mean(0),
+         "the softmax runs over the passes (dim 0); it turns each pass's logits into class "
+         "probabilities, so it runs over the classes (dim=-1)."),
+        ("sum_not_mean", probs.sum(0),
+         f"you summed the {T} passes' probabilities; take their mean so each row sums to 1."),
+    ]
+    shape_hints = {(T, C): ("mean_over_inputs", "your result has one row per pass: you averaged over "
+                            "the inputs (dim 1); average over the passes, dim 0."),
+                   (C,): ("mean_over_inputs", "your result has one entry per class: average over the "
+                          "passes only (dim 0), keep one row per input.")}
+    got = _call(fn, (logits.clone(),), check)
+    _diagnose(check, got, expected, mistakes, "the predictive probabilities", shape_hints=shape_hints)
+    _ok("the MC-dropout prediction averages the probabilities of the passes.", hidden)
+
+
+# ---------------------------------------------------------------------------------------
+# A6: the predictive ensemble
+# ---------------------------------------------------------------------------------------
+def _ensemble_problem(hidden: int | None):
+    g = torch.Generator().manual_seed(13 if hidden is None else hidden)
+    K, N, C = (6, 5, 4) if hidden is None else (5, 7, 3)
+    samples = F.softmax(2.5 * torch.randn(K, N, C, generator=g, dtype=torch.float64), dim=-1)
+    samples[:, 0] = F.one_hot(torch.tensor(1), C).double()  # every member certain: 0 log 0
+    samples[:, 1] = 1.0 / C                                   # every member uniform
+    return samples
+
+
+def _entropy(probs: torch.Tensor) -> torch.Tensor:
+    return torch.special.entr(probs).sum(-1)
+
+
+def _ref_mutual_information(samples: torch.Tensor) -> torch.Tensor:
+    return _entropy(samples.mean(0)) - _entropy(samples).mean(0)
+
+
+@_graded
+def check_entropy(fn: Callable[[torch.Tensor], torch.Tensor], hidden: int | None = None) -> None:
+    """Check ``fn(probs) -> H[p] = -sum_c p_c log p_c`` per row, in nats, with 0 log 0 = 0.
+
+    Mistakes caught: no minus sign; log base 2 (bits); the mean over classes instead of the
+    sum; NaN from 0 log 0; the sum over the examples instead of the classes.  Reference:
+    :func:`course_lib.evaluation.predictive_entropy`.  ``hidden``: seed of other inputs.
+
+    Raises
+    ------
+    CheckFailed
+        With the hint of the diagnosed mistake.
+    """
+    check = "check_entropy"
+    probs = _ensemble_problem(hidden)[0]
+    N, C = probs.shape
+    expected = _entropy(probs)
+    mistakes = [
+        ("no_minus", -expected, "your entropy is negative: H = -sum_c p_c log p_c (log p <= 0, so the "
+         "minus sign makes H >= 0)."),
+        ("bits", expected / math.log(2), "you used log base 2 (bits); the course measures entropy in "
+         "nats: torch.log (natural log)."),
+        ("mean_over_classes", expected / C, "you averaged over the classes; the entropy sums "
+         "-p_c log p_c over them."),
+        ("nan_zero_prob", -(probs * probs.log()).sum(-1),
+         "NaN where a probability is exactly 0: 0 * log 0 is nan in floating point, but its limit is "
+         "0. Use torch.special.entr(p), torch.xlogy(p, p), or clamp p before the log."),
+    ]
+    shape_hints = {(C,): ("wrong_axis", f"your result has {C} entries, one per class: you summed over "
+                          "the examples (dim 0); sum over the classes (dim=-1), one entropy per row."),
+                   (): ("wrong_axis", "you returned one number: return one entropy per row "
+                        "(sum over dim=-1 only).")} if N != C else {}
+    got = _call(fn, (probs.clone(),), check)
+    _diagnose(check, got, expected, mistakes, "the entropy", shape_hints=shape_hints,
+              nan_hint="your entropy has NaN: where p_c = 0, p_c log p_c is 0 * (-inf) = nan in "
+              "floating point but its limit is 0. Use torch.special.entr(p) or torch.xlogy(p, p).")
+    _ok("H[p] in nats, 0 log 0 = 0; it matches course_lib.evaluation.predictive_entropy.", hidden)
+
+
+_UPSTREAM["entropy"] = ("check_entropy", _entropy)
+
+
+@_graded
+def check_mutual_information(fn: Callable[[torch.Tensor], torch.Tensor],
+                             hidden: int | None = None) -> None:
+    """Check ``fn(samples) -> I = H[mean_k p_k] - mean_k H[p_k]`` per input.
+
+    ``samples`` has shape (K, N, C): K ensemble members' probabilities for N inputs.  The
+    student's ``entropy`` is replaced by the library's while the check runs (Task 1 is graded
+    on its own).  Mistakes caught: the sign flipped; the total uncertainty H[mean] only; the
+    expected (aleatoric) entropy only; the entropy of the first member instead of the mean
+    over members; the mean over inputs instead of over members.  ``hidden``: seed of other
+    inputs.
+
+    Raises
+    ------
+    CheckFailed
+        With the hint of the diagnosed mistake.
+    """
+    check = "check_mutual_information"
+    samples = _ensemble_problem(hidden)
+    K, N, C = samples.shape
+    total, aleatoric = _entropy(samples.mean(0)), _entropy(samples).mean(0)
+    expected = total - aleatoric
+    mistakes = [
+        ("sign", aleatoric - total,
+         "your mutual information is negative: I = H[mean of the members] - mean of H[member] >= 0 "
+         "(the entropy is concave: Jensen). Swap the two terms."),
+        ("total_only", total,
+         "you returned the total uncertainty H[mean_k p_k]; subtract the expected entropy "
+         "mean_k H[p_k] (the aleatoric part) to keep the disagreement between members."),
+        ("aleatoric_only", aleatoric,
+         "you returned the expected entropy mean_k H[p_k] (the aleatoric part); the mutual "
+         "information is H[mean_k p_k] minus it."),
+        ("one_member", total - _entropy(samples[0]),
+         "you subtracted the entropy of one member; subtract the mean of all members' entropies."),
+    ]
+    shape_hints = {(K,): ("wrong_axis", f"your result has {K} entries, one per member: average over the "
+                          "members (dim 0), keep one value per input.")} if K != N else {}
+    got = _call(fn, (samples.clone(),), check, upstream=("entropy",))
+    _diagnose(check, got, expected, mistakes, "the mutual information", shape_hints=shape_hints)
+    _ok("I = H[mean] - mean H >= 0: 0 where the members agree, large where they disagree.", hidden)
+
+
+def _ece_problem(hidden: int | None):
+    g = torch.Generator().manual_seed(14 if hidden is None else hidden)
+    N, C = (60, 3) if hidden is None else (80, 4)
+    probs = F.softmax(1.5 * torch.randn(N, C, generator=g, dtype=torch.float64), dim=-1)
+    y = torch.multinomial(probs, 1, generator=g)[:, 0]  # calibrated on average: gaps of both signs
+    return probs, y, (10 if hidden is None else 8)
+
+
+def _bins(conf: torch.Tensor, n_bins: int) -> torch.Tensor:
+    return (torch.ceil(conf * n_bins).long() - 1).clamp(0, n_bins - 1)
+
+
+def _ece_variant(conf: torch.Tensor, correct: torch.Tensor, n_bins: int, how: str) -> float:
+    idx = _bins(conf, n_bins)
+    gaps, counts = [], []
+    for m in range(n_bins):
+        sel = idx == m
+        if sel.any():
+            gaps.append(float(correct[sel].mean() - conf[sel].mean()))
+            counts.append(int(sel.sum()))
+    gaps_a, counts_a = np.array(gaps), np.array(counts)
+    if how == "unweighted":
+        return float(np.abs(gaps_a).mean())
+    if how == "signed":
+        return float((counts_a * gaps_a).sum() / counts_a.sum())
+    if how == "max":
+        return float(np.abs(gaps_a).max())
+    return float((counts_a * np.abs(gaps_a)).sum() / counts_a.sum())
+
+
+@_graded
+def check_ece(fn: Callable[[torch.Tensor, torch.Tensor, int], float], hidden: int | None = None) -> None:
+    """Check ``fn(probs, y, n_bins) -> ECE`` with equal-width confidence bins ((m-1)/M, m/M].
+
+    ECE = sum_m |B_m|/N |acc(B_m) - conf(B_m)|, the confidence of an example being its largest
+    probability.  Reference: :func:`course_lib.evaluation.expected_calibration_error`.
+    Mistakes caught: the unweighted mean of the bins' gaps; the signed gap (no absolute value);
+    the largest gap (the maximum calibration error); the probability of the true class as the
+    confidence; one bin for all examples; ``n_bins`` ignored (15 bins).  ``hidden``: seed of
+    other inputs.
+
+    Raises
+    ------
+    CheckFailed
+        With the hint of the diagnosed mistake.
+    """
+    from course_lib.evaluation import expected_calibration_error
+
+    check = "check_ece"
+    probs, y, n_bins = _ece_problem(hidden)
+    conf, pred = probs.max(1)
+    correct = (pred == y).double()
+    expected = expected_calibration_error(probs, y, n_bins)
+    true_conf = probs[torch.arange(len(y)), y]
+    mistakes = [
+        ("unweighted", _ece_variant(conf, correct, n_bins, "unweighted"),
+         "you averaged the bins' gaps with equal weights; weight each bin by its share of the "
+         "examples, |B_m| / N (a bin with two examples must not count as much as one with forty)."),
+        ("signed", _ece_variant(conf, correct, n_bins, "signed"),
+         "the gaps are signed, so over- and under-confident bins cancel: take |acc(B_m) - conf(B_m)|."),
+        ("max_gap", _ece_variant(conf, correct, n_bins, "max"),
+         "you returned the largest gap over the bins (the maximum calibration error); the ECE is "
+         "their weighted mean."),
+        ("true_class_prob", _ece_variant(true_conf, correct, n_bins, "ece"),
+         "the confidence is the probability of the *predicted* class, max_c p_c, not of the true "
+         "class: the model does not know the label."),
+        ("one_bin", abs(float(correct.mean() - conf.mean())),
+         "you compared the overall accuracy with the overall mean confidence (one bin); cut the "
+         f"confidences into n_bins = {n_bins} equal-width bins first."),
+        ("n_bins_ignored", expected_calibration_error(probs, y, 15),
+         f"you used 15 bins; use the n_bins argument ({n_bins} here)."),
+    ]
+    got = _call(fn, (probs.clone(), y.clone(), n_bins), check)
+    _diagnose(check, got, expected, mistakes, "the ECE")
+    _ok("ECE = sum over bins of |B_m|/N |acc - conf|; it matches "
+        "course_lib.evaluation.expected_calibration_error.", hidden)

@@ -677,3 +677,167 @@ def test_hidden_inputs_catch_hard_coded_answers():
     checks.check_conditional(cheat)
     with pytest.raises(CheckFailed):
         checks.check_conditional(cheat, hidden=1016)
+
+
+# -- A5 -------------------------------------------------------------------------------------
+def inverted_dropout(x, p, u):
+    return x * (u >= p) / (1 - p)
+
+
+def gaussian_dropout(x, p, eps):
+    return x * (1 + (p / (1 - p)) ** 0.5 * eps)
+
+
+def mc_average(logits):
+    return torch.softmax(logits, dim=-1).mean(0)
+
+
+def test_a5_solutions_pass(capsys):
+    checks.check_inverted_dropout(inverted_dropout)
+    checks.check_gaussian_dropout(gaussian_dropout)
+    checks.check_mc_average(mc_average)
+    assert capsys.readouterr().out.count("OK - ") == 3
+
+
+def test_a5_solutions_equal_the_library():
+    from course_lib import dropout
+    assert dropout.dropout_alpha(0.7) == pytest.approx(0.7 / 0.3)
+    x, u = torch.randn(1000, dtype=torch.float64), torch.rand(1000, dtype=torch.float64)
+    kept = inverted_dropout(x, 0.3, u) != 0
+    assert torch.allclose(inverted_dropout(x, 0.3, u)[kept], x[kept] / 0.7)
+
+
+@pytest.mark.parametrize("fn, mistake, match", [
+    (lambda x, p, u: x * (u >= p), "no_rescale", r"divide them by 1 - p = 0.8"),
+    (lambda x, p, u: x * (u < p) / (1 - p), "keep_is_drop", "keep a unit when u >= p"),
+    (lambda x, p, u: x * (u < p) / p, "retain_convention", "retain probability"),
+    (lambda x, p, u: x * (u >= p) / p, "divide_by_p", "divide by the keep probability"),
+    (lambda x, p, u: x * (u >= p) * (1 - p), "times_keep_prob", "test-time weight scaling"),
+])
+def test_inverted_dropout_mistakes(fn, mistake, match):
+    expect_mistake(checks.check_inverted_dropout, fn, mistake, match)
+
+
+@pytest.mark.parametrize("fn, mistake, match", [
+    (lambda x, p, e: x * (1 + p / (1 - p) * e), "alpha_as_std", "scale eps by sqrt"),
+    (lambda x, p, e: x * (1 + ((1 - p) / p) ** 0.5 * e), "inverse_alpha", r"alpha = \(1 - p\)/p = 4"),
+    (lambda x, p, e: x * (1 + (p * (1 - p)) ** 0.5 * e), "mask_variance", "before rescaling"),
+    (lambda x, p, e: x * (1 + p ** 0.5 * e), "alpha_is_p", "you used alpha = p"),
+    (lambda x, p, e: x * (p / (1 - p)) ** 0.5 * e, "zero_mean", "mean 1"),
+    (lambda x, p, e: x + (p / (1 - p)) ** 0.5 * e, "additive", "dropout multiplies"),
+])
+def test_gaussian_dropout_mistakes(fn, mistake, match):
+    expect_mistake(checks.check_gaussian_dropout, fn, mistake, match)
+
+
+@pytest.mark.parametrize("fn, mistake, match", [
+    (lambda lo: torch.softmax(lo.mean(0), -1), "mean_logits", "averaged the logits"),
+    (lambda lo: torch.log_softmax(lo, -1).mean(0), "mean_log_probs", "averaged log-probabilities"),
+    (lambda lo: torch.softmax(lo[0], -1), "one_pass", "one pass only"),
+    (lambda lo: F.one_hot(lo.argmax(-1), lo.shape[-1]).double().mean(0), "vote", "one-hot votes"),
+    (lambda lo: torch.softmax(lo, 0).mean(0), "softmax_over_passes", r"over the classes \(dim=-1\)"),
+    (lambda lo: torch.softmax(lo, -1).sum(0), "sum_not_mean", "summed the 5 passes"),
+    (lambda lo: torch.softmax(lo, -1).mean(1), "mean_over_inputs", "averaged over the inputs"),
+])
+def test_mc_average_mistakes(fn, mistake, match):
+    expect_mistake(checks.check_mc_average, fn, mistake, match)
+
+
+# -- A6 -------------------------------------------------------------------------------------
+def entropy(probs):
+    return torch.special.entr(probs).sum(-1)
+
+
+def mutual_information(samples):
+    return entropy(samples.mean(0)) - entropy(samples).mean(0)
+
+
+def ece(probs, y, n_bins):
+    from course_lib import evaluation
+    return evaluation.expected_calibration_error(probs, y, n_bins)
+
+
+def ece_by_hand(probs, y, n_bins):
+    conf, pred = probs.max(1)
+    correct = (pred == y).double()
+    total = 0.0
+    for m in range(n_bins):
+        sel = (conf > m / n_bins) & (conf <= (m + 1) / n_bins)
+        if sel.any():
+            total += sel.sum() / len(y) * (correct[sel].mean() - conf[sel].mean()).abs()
+    return float(total)
+
+
+def test_a6_solutions_pass(capsys):
+    checks.check_entropy(entropy)
+    checks.check_mutual_information(mutual_information)
+    checks.check_ece(ece)
+    checks.check_ece(ece_by_hand)
+    assert capsys.readouterr().out.count("OK - ") == 4
+
+
+@pytest.mark.parametrize("fn, mistake, match", [
+    (lambda p: (p * p.clamp_min(1e-12).log()).sum(-1), "no_minus", "your entropy is negative"),
+    (lambda p: torch.special.entr(p).sum(-1) / np.log(2), "bits", "nats"),
+    (lambda p: torch.special.entr(p).mean(-1), "mean_over_classes", "averaged over the classes"),
+    (lambda p: -(p * p.log()).sum(-1), "nan_zero_prob", r"torch.special.entr\(p\)"),
+    (lambda p: torch.special.entr(p).sum(0), "wrong_axis", "summed over the examples"),
+])
+def test_entropy_mistakes(fn, mistake, match):
+    expect_mistake(checks.check_entropy, fn, mistake, match)
+
+
+@pytest.mark.parametrize("fn, mistake, match", [
+    (lambda s: entropy(s).mean(0) - entropy(s.mean(0)), "sign", "Swap the two terms"),
+    (lambda s: entropy(s.mean(0)), "total_only", "total uncertainty"),
+    (lambda s: entropy(s).mean(0), "aleatoric_only", "aleatoric part"),
+    (lambda s: entropy(s.mean(0)) - entropy(s[0]), "one_member", "entropy of one member"),
+    (lambda s: entropy(s.mean(1)) - entropy(s).mean(1), "wrong_axis", "one per member"),
+])
+def test_mutual_information_mistakes(fn, mistake, match):
+    expect_mistake(checks.check_mutual_information, fn, mistake, match)
+
+
+def test_mutual_information_is_graded_on_its_own():
+    namespace = {"entropy": lambda p: -(p * p.log()).sum(-1)}  # a wrong Task 1 (NaN at 0)
+    exec("def mutual_information(s):\n    return entropy(s.mean(0)) - entropy(s).mean(0)\n", namespace)
+    checks.check_mutual_information(namespace["mutual_information"])
+
+
+@pytest.mark.parametrize("how, mistake, match", [
+    ("unweighted", "unweighted", r"\|B_m\| / N"),
+    ("signed", "signed", "cancel"),
+    ("max", "max_gap", "maximum calibration error"),
+    ("true_class", "true_class_prob", "predicted"),
+    ("one_bin", "one_bin", "one bin"),
+    ("bins15", "n_bins_ignored", "you used 15 bins"),
+])
+def test_ece_mistakes(how, mistake, match):
+    def fn(probs, y, n_bins):
+        conf, pred = probs.max(1)
+        if how == "true_class":
+            conf = probs[torch.arange(len(y)), y]
+        correct = (pred == y).double()
+        if how == "one_bin":
+            return float((correct.mean() - conf.mean()).abs())
+        n_bins = 15 if how == "bins15" else n_bins
+        gaps, weights = [], []
+        for m in range(n_bins):
+            sel = (conf > m / n_bins) & (conf <= (m + 1) / n_bins)
+            if sel.any():
+                gaps.append(float(correct[sel].mean() - conf[sel].mean()))
+                weights.append(float(sel.sum()) / len(y))
+        gaps, weights = np.array(gaps), np.array(weights)
+        return {"unweighted": np.abs(gaps).mean(), "signed": (weights * gaps).sum(),
+                "max": np.abs(gaps).max()}.get(how, (weights * np.abs(gaps)).sum())
+    expect_mistake(checks.check_ece, fn, mistake, match)
+
+
+@pytest.mark.parametrize("check, fn", [
+    (checks.check_inverted_dropout, inverted_dropout), (checks.check_gaussian_dropout, gaussian_dropout),
+    (checks.check_mc_average, mc_average), (checks.check_entropy, entropy),
+    (checks.check_mutual_information, mutual_information), (checks.check_ece, ece),
+])
+def test_a5_a6_hidden_inputs_pass_silently(check, fn, capsys):
+    check(fn, hidden=2024)
+    assert capsys.readouterr().out == ""
