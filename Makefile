@@ -34,6 +34,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip uninstall --quiet -y course_lib 2>/dev/null || true  # the distribution's old name
 	touch $(STAMP)
 
 venv: $(STAMP)
