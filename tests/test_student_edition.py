@@ -251,6 +251,43 @@ def test_no_launch_button_on_student_pages():
     assert chapter["header_buttons"] == [download, group]
 
 
+def test_launch_buttons_skip_student_pages_in_a_built_book(tmp_path):
+    """A book with repository.url set: a chapter page has Binder/Colab buttons, an assignment page none."""
+    src = tmp_path / "src"
+    for folder in ("chapters", "assignments"):
+        (src / folder).mkdir(parents=True)
+        nb = new_notebook(cells=[new_markdown_cell(f"# {folder}"), new_code_cell("x = 1")])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, src / folder / "page.ipynb")
+    (src / "_config.yml").write_text(textwrap.dedent(f"""\
+        title: t
+        execute:
+          execute_notebooks: "off"
+        repository:
+          url: https://github.com/owner/repo
+          branch: main
+        launch_buttons:
+          binderhub_url: https://mybinder.org
+          colab_url: https://colab.research.google.com
+        sphinx:
+          local_extensions:
+            repository_buttons: {ROOT / "_ext"}
+            student_pages: {ROOT / "_ext"}
+        """))
+    (src / "_toc.yml").write_text("format: jb-book\nroot: chapters/page\nchapters:\n  - file: assignments/page\n")
+    (src / "intro.md").write_text("# t\n")
+    jb = Path(sys.executable).with_name("jupyter-book")
+    proc = subprocess.run([str(jb), "build", str(src), "--path-output", str(tmp_path / "out")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    site = tmp_path / "out" / "_build" / "html"
+    chapter = (site / "chapters" / "page.html").read_text()
+    assignment = (site / "assignments" / "page.html").read_text()
+    assert "mybinder.org/v2/gh/owner/repo" in chapter and "colab.research.google.com" in chapter
+    assert "mybinder.org" not in assignment and "colab.research.google.com" not in assignment
+    assert "_sources/assignments/page.ipynb" in assignment  # the student edition can still be downloaded
+
+
 # -- the student book hides solutions -------------------------------------------------------
 def test_student_book_config_hides_solutions(tmp_path):
     """A one-page book built with the student config shows exercises but no solutions."""
