@@ -1,0 +1,115 @@
+"""The GitHub workflows do what the README says (actionlint and zizmor check them as workflows:
+`make lint-workflows`); their shell steps that compute something are run here."""
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from course_lib import data
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = ROOT / ".github" / "workflows"
+
+
+def _load(name: str) -> dict:
+    wf = yaml.safe_load((WORKFLOWS / name).read_text())
+    wf["on"] = wf.pop(True, wf.get("on"))  # YAML 1.1 reads the key `on` as True
+    return wf
+
+
+def _steps(job: dict) -> list[dict]:
+    return job["steps"]
+
+
+def _step(job: dict, name_part: str) -> dict:
+    found = [s for s in _steps(job) if name_part in s.get("name", "")]
+    assert len(found) == 1, f"one step named like {name_part!r}, found {len(found)}"
+    return found[0]
+
+
+def _uses(job: dict) -> list[str]:
+    return [s["uses"].split("@")[0] for s in _steps(job) if "uses" in s]
+
+
+def _binder_torch_index() -> str:
+    text = (ROOT / "binder" / "requirements.txt").read_text()
+    (url,) = re.findall(r"^--extra-index-url\s+(\S+)", text, re.M)
+    return url
+
+
+def test_ci_runs_the_readme_test_command_on_push_and_pull_request():
+    wf = _load("ci.yml")
+    assert {"push", "pull_request"} <= set(wf["on"])
+    (job,) = wf["jobs"].values()
+    assert job["runs-on"].startswith("ubuntu")
+    setup = next(s for s in _steps(job) if s.get("uses", "").startswith("actions/setup-python@"))
+    assert setup["with"]["python-version"] == "3.11" and setup["with"]["cache"] == "pip"
+    assert "make test" in [s.get("run", "").strip() for s in _steps(job)]
+    assert "make test" in (ROOT / "README.md").read_text()
+    assert wf["permissions"] == {"contents": "read"}
+
+
+def test_ci_takes_torch_alone_from_the_cpu_index_binder_uses():
+    for name in ("ci.yml", "pages.yml"):
+        wf = _load(name)
+        assert wf["env"]["TORCH_CPU_INDEX"] == _binder_torch_index(), name
+        job = wf["jobs"]["test" if name == "ci.yml" else "build"]
+        script = _step(job, "CPU build of the pinned torch")["run"]
+        assert '--index-url "$TORCH_CPU_INDEX"' in script and "--no-deps" in script
+        # The pin the step extracts is requirements.txt's torch pin.
+        line = next(ln for ln in script.splitlines() if ln.strip().startswith("torch_pin="))
+        pin = subprocess.run(["bash", "-c", line.strip() + '; echo "$torch_pin"'], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout.strip()
+        assert re.fullmatch(r"torch==\d+\.\d+\.\d+", pin), pin
+        assert pin in (ROOT / "requirements.txt").read_text().split()
+
+
+def test_ci_caches_mnist_under_its_sha256_list(tmp_path):
+    (job,) = _load("ci.yml")["jobs"].values()
+    step = _step(job, "MNIST cache key")
+    out = tmp_path / "github_output"
+    subprocess.run(["bash", "-c", step["run"]], cwd=ROOT, env={"GITHUB_OUTPUT": str(out), "PATH": "/usr/bin:/bin"},
+                   check=True)
+    key = out.read_text().strip()
+    assert re.fullmatch(r"key=mnist-[0-9a-f]{16}", key), key
+    # The key is made of exactly the four SHA-256 sums the files are checked against.
+    listed = sorted(f'"{h}"' for h in data.SHA256.values())
+    expected = subprocess.run(["sha256sum"], input="\n".join(listed) + "\n", capture_output=True, text=True,
+                              check=True).stdout[:16]
+    assert key == f"key=mnist-{expected}"
+    cache = next(s for s in _steps(job) if s.get("uses", "").startswith("actions/cache@"))
+    assert cache["with"]["path"] == "data/mnist"
+    assert cache["with"]["key"] == "${{ steps.mnist.outputs.key }}" and step["id"] == "mnist"
+    # The download (on a cache miss) and the check are course_lib.data's own.
+    assert any("python -m course_lib.data" in s.get("run", "") for s in _steps(job))
+
+
+def test_ci_points_the_browser_tests_at_the_runners_chrome():
+    (job,) = _load("ci.yml")["jobs"].values()
+    script = _step(job, "Browser for the browser checks")["run"]
+    assert "google-chrome" in script and 'COURSE_CHROMIUM=$chrome" >> "$GITHUB_ENV"' in script
+
+
+def test_pages_builds_and_deploys_with_the_official_actions():
+    wf = _load("pages.yml")
+    assert "push" in wf["on"] and wf["on"]["push"]["branches"] == ["main"]
+    assert wf["concurrency"]["group"] and wf["concurrency"]["cancel-in-progress"] is False
+    build, deploy = wf["jobs"]["build"], wf["jobs"]["deploy"]
+    assert "make build" in [s.get("run", "").strip() for s in _steps(build)]
+    assert _uses(build)[-2:] == ["actions/configure-pages", "actions/upload-pages-artifact"]
+    assert _steps(build)[-1]["with"]["path"] == "_build/html"
+    assert deploy["needs"] == "build" and _uses(deploy) == ["actions/deploy-pages"]
+    assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
+    assert deploy["environment"]["name"] == "github-pages"
+
+
+@pytest.mark.parametrize("name", ["ci.yml", "pages.yml"])
+def test_checkout_keeps_no_credentials(name):
+    for job in _load(name)["jobs"].values():
+        for s in _steps(job):
+            if s.get("uses", "").startswith("actions/checkout@"):
+                assert s["with"]["persist-credentials"] is False
