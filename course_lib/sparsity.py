@@ -8,12 +8,18 @@ neither is ``log_sigma2`` (it is needed only during training; the pruned net sto
 
 * A sparse layer's weight is *kept* when ``log_alpha < threshold`` (its eval-mode mask).
 * A dense layer's weight is kept when it is non-zero.
+
+:func:`use_threshold` moves the pruning threshold of every sparse layer for a ``with`` block
+(chapter 9: test error against compression as the threshold moves).
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from torch import nn
 
-from course_lib.layers import SVDO_LAYERS
+from course_lib.layers import SVDO_LAYERS, _check_threshold
 
 
 def _weight_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -98,3 +104,54 @@ def compression(model: nn.Module) -> float:
     kept = sum(k for k, _ in counts)
     total = sum(t for _, t in counts)
     return float("inf") if kept == 0 else total / kept
+
+
+@contextmanager
+def use_threshold(model: nn.Module, threshold: float) -> Iterator[nn.Module]:
+    """Prune at another log alpha threshold inside a ``with`` block, then restore the old ones.
+
+    Every sparse variational dropout layer of ``model`` gets ``threshold``; on leaving the
+    block (also by an exception) each layer gets its own previous threshold back.  The
+    eval-mode network, :func:`weight_counts`, :func:`layer_sparsity` and :func:`compression`
+    all follow the threshold.
+
+    Parameters
+    ----------
+    model : nn.Module
+        A network with :mod:`course_lib.layers` sparse layers.
+    threshold : float
+        A weight is pruned when ``log_alpha >= threshold`` (the paper uses 3).
+
+    Yields
+    ------
+    nn.Module
+        ``model`` itself.
+
+    Raises
+    ------
+    ValueError
+        If ``threshold`` is not a finite number, or ``model`` has no sparse layer.
+
+    Examples
+    --------
+    >>> from course_lib.models import LeNet300100
+    >>> net = LeNet300100()
+    >>> with use_threshold(net, 1.0):
+    ...     net.fc1.threshold
+    1.0
+    >>> net.fc1.threshold
+    3.0
+    """
+    threshold = _check_threshold(threshold)
+    layers = [m for _, m in _weight_layers(model) if isinstance(m, SVDO_LAYERS)]
+    if not layers:
+        raise ValueError(f"{type(model).__name__} has no sparse variational dropout layer, so it "
+                         "has no threshold to move; pass a model built with sparse=True.")
+    before = [m.threshold for m in layers]
+    try:
+        for m in layers:
+            m.threshold = threshold
+        yield model
+    finally:
+        for m, t in zip(layers, before):
+            m.threshold = t

@@ -59,6 +59,10 @@ class TrainingDiverged(FloatingPointError):
     """The training loss became NaN or infinite (checked once per epoch)."""
 
 
+class EpochHookError(RuntimeError):
+    """The ``on_epoch`` hook of :func:`train` raised; the original error is its ``__cause__``."""
+
+
 #: Input preprocessings a recipe can ask for (``Recipe.inputs``).
 INPUTS = ("standardize", "center")
 
@@ -336,6 +340,7 @@ def train(
     progress: bool = True,
     log: bool = False,
     on_step: Callable[[int, int], None] | None = None,
+    on_epoch: Callable[[int, torch.nn.Module, dict], None] | None = None,
 ) -> tuple[torch.nn.Module, dict]:
     """Train one model with a recipe; optionally checkpoint to and resume from ``out``.
 
@@ -368,6 +373,22 @@ def train(
         Print one line per epoch (for notebooks, where a bar is noisy).
     on_step : callable, optional
         Called as ``on_step(epoch, step)`` after every optimizer step (hooks, tests).
+    on_epoch : callable, optional
+        Called as ``on_epoch(epoch, model, row)`` once after every epoch this call trains, to
+        record snapshots during training (e.g. a layer's log alpha for a figure per epoch):
+        ``epoch`` counts from 1, ``model`` is the network (in training mode; read it, do not
+        change it, and copy what you keep to the CPU), ``row`` a copy of that epoch's entry of
+        ``metrics["history"]`` (``epoch, lr, beta, train_ce, kl, test_error, compression,
+        layer_sparsity, seconds``).  It runs after the epoch's checkpoint is written, and the
+        global torch RNG is restored afterwards, so a hook cannot change the run.  On
+        ``resume`` it is called for the remaining epochs only.
+
+        Example -- the fraction of pruned weights of ``fc1`` after every epoch::
+
+            pruned = {}
+            def record(epoch, model, row):
+                pruned[epoch] = row["layer_sparsity"]["fc1"]
+            train("lenet300", on_epoch=record)
 
     Returns
     -------
@@ -387,7 +408,16 @@ def train(
     TrainingDiverged
         The loss became NaN or infinite (checked at the end of every epoch, before the
         checkpoint is written, so the checkpoint on disk stays the last good one).
+    EpochHookError
+        The ``on_epoch`` hook raised (the hook's own error is chained as ``__cause__``); the
+        checkpoint of that epoch, if ``out`` is given, is kept and ``resume=True`` continues.
+    TypeError
+        ``on_step`` or ``on_epoch`` is given but not callable.
     """
+    for hook_name, hook in (("on_step", on_step), ("on_epoch", on_epoch)):
+        if hook is not None and not callable(hook):
+            raise TypeError(f"{hook_name} must be a function (or None), got "
+                            f"{type(hook).__name__} {hook!r}.")
     if isinstance(recipe, Recipe):
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r}; choose one of {sorted(MODELS)}.")
@@ -507,6 +537,8 @@ def train(
                                         "epoch": epoch + 1, "seconds": seconds,
                                         "model": net.state_dict(), "optimizer": opt.state_dict(),
                                         "rng": rng, "history": history})
+        if on_epoch is not None:
+            _call_epoch_hook(on_epoch, epoch + 1, net, row, dev, ckpt_path)
 
     net.eval()
     final = history[-1] if history else None
@@ -529,6 +561,21 @@ def train(
         tmp.write_text(json.dumps(metrics, indent=2))
         os.replace(tmp, out_dir / METRICS_NAME)
     return net, metrics
+
+
+def _call_epoch_hook(hook: Callable, epoch: int, net: torch.nn.Module, row: dict,
+                     dev: torch.device, ckpt_path: Path | None) -> None:
+    """Run ``hook(epoch, net, row)`` with the torch RNG restored afterwards; wrap its errors."""
+    try:
+        with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+            hook(epoch, net, {**row, "layer_sparsity": dict(row["layer_sparsity"])})
+    except Exception as exc:
+        kept = (f"the checkpoint of epoch {epoch} is in {ckpt_path}; fix the hook and call train "
+                f"again with resume=True to continue" if ckpt_path is not None
+                else "fix the hook and run again")
+        name = getattr(hook, "__qualname__", type(hook).__name__)
+        raise EpochHookError(f"the on_epoch hook {name} raised {type(exc).__name__} after epoch "
+                             f"{epoch}: {exc}. Training stopped there; {kept}.") from exc
 
 
 def _positive_int(text: str) -> int:

@@ -9,7 +9,7 @@ from torch import nn
 
 from course_lib.layers import LinearSVDO
 from course_lib.models import LeNet5, LeNet300100
-from course_lib.sparsity import compression, layer_sparsity, weight_counts
+from course_lib.sparsity import compression, layer_sparsity, use_threshold, weight_counts
 
 
 def _fresh(model):
@@ -81,3 +81,27 @@ def test_bad_input():
         compression({"fc1": torch.zeros(3)})
     with pytest.raises(ValueError, match="has no Linear/Conv2d or sparse VD layer"):
         layer_sparsity(nn.Sequential(nn.ReLU()))
+
+
+def test_use_threshold_moves_every_sparse_layer_and_restores_it():
+    model = _fresh(LeNet300100())   # log alpha = -10 - log(0.01) = -5.4 everywhere
+    model.fc2.threshold = 4.0       # layers may differ; each gets its own back
+    with use_threshold(model, -6.0) as same:
+        assert same is model
+        assert {m.threshold for _, m in model.weight_layers()} == {-6.0}
+        assert compression(model) == math.inf           # everything pruned at -6 ...
+    assert compression(model) == 1.0                    # ... nothing at 3 again
+    assert [m.threshold for _, m in model.weight_layers()] == [3.0, 4.0, 3.0]
+    with pytest.raises(RuntimeError, match="inside"):
+        with use_threshold(model, -6.0):
+            raise RuntimeError("inside")
+    assert [m.threshold for _, m in model.weight_layers()] == [3.0, 4.0, 3.0]
+
+
+def test_use_threshold_bad_input():
+    with pytest.raises(ValueError, match=r"threshold must be a finite number.*got nan"):
+        with use_threshold(LeNet300100(), float("nan")):
+            pass
+    with pytest.raises(ValueError, match="no sparse variational dropout layer.*sparse=True"):
+        with use_threshold(LeNet300100(sparse=False), 3.0):
+            pass

@@ -191,6 +191,69 @@ def test_divergence_is_reported_and_the_last_good_checkpoint_kept(tiny_data, tmp
     assert T.load_checkpoint(tmp_path / "b" / "checkpoint.pt")["epoch"] == 1
 
 
+def test_on_epoch_is_called_once_per_epoch_with_the_model_and_the_row(tiny_data):
+    seen = []
+
+    def record(epoch, model, row):
+        seen.append((epoch, row, model.fc1.log_alpha.detach().clone()))
+
+    net, m = T.train("lenet300", epochs=3, data=tiny_data, progress=False, on_epoch=record)
+    assert [e for e, _, _ in seen] == [1, 2, 3]
+    assert [row for _, row, _ in seen] == m["history"]       # the epoch's row, as in the history
+    assert torch.equal(seen[-1][2], net.fc1.log_alpha.detach())  # the model after that epoch
+    assert not torch.equal(seen[0][2], seen[-1][2])           # ... a snapshot, not the same tensor
+    seen[0][1]["layer_sparsity"]["fc1"] = -1.0                # the hook gets a copy
+    assert m["history"][0]["layer_sparsity"]["fc1"] >= 0
+
+
+def test_on_epoch_cannot_change_the_run(tiny_data):
+    def noisy(epoch, model, row):  # draws from the global RNG that the training noise uses
+        torch.randn(1000)
+
+    _, plain = T.train("lenet300", epochs=2, data=tiny_data, progress=False, seed=2)
+    _, hooked = T.train("lenet300", epochs=2, data=tiny_data, progress=False, seed=2,
+                        on_epoch=noisy)
+    assert hooked["history"] == [dict(h, seconds=hooked["history"][i]["seconds"])
+                                 for i, h in enumerate(plain["history"])]
+
+
+def test_on_epoch_resume_calls_only_the_remaining_epochs(tiny_data, tmp_path):
+    kw = dict(model="lenet300", epochs=3, data=tiny_data, progress=False, out=tmp_path)
+
+    def stop(epoch, step):
+        if epoch == 1:
+            raise _Killed
+
+    first, second = [], []
+    with pytest.raises(_Killed):
+        T.train(on_step=stop, on_epoch=lambda e, m, r: first.append(e), **kw)
+    T.train(resume=True, on_epoch=lambda e, m, r: second.append(e), **kw)
+    assert first == [1] and second == [2, 3]
+
+
+def test_a_raising_on_epoch_hook_is_reported_with_the_epoch_and_the_checkpoint(tiny_data, tmp_path):
+    def broken(epoch, model, row):
+        if epoch == 2:
+            raise KeyError("fc9")
+
+    with pytest.raises(T.EpochHookError, match=r"on_epoch hook .*broken raised KeyError after "
+                                                r"epoch 2: 'fc9'.*checkpoint of epoch 2 is in "
+                                                r".*resume=True") as info:
+        T.train("lenet300", epochs=3, data=tiny_data, progress=False, out=tmp_path,
+                on_epoch=broken)
+    assert isinstance(info.value.__cause__, KeyError)
+    assert T.load_checkpoint(tmp_path / "checkpoint.pt")["epoch"] == 2
+    with pytest.raises(T.EpochHookError, match="after epoch 1: boom.*fix the hook and run again"):
+        T.train("lenet300", epochs=1, data=tiny_data, progress=False,
+                on_epoch=lambda e, m, r: (_ for _ in ()).throw(ValueError("boom")))
+
+
+@pytest.mark.parametrize("hook", ["on_step", "on_epoch"])
+def test_hooks_must_be_callable(tiny_data, hook):
+    with pytest.raises(TypeError, match=f"{hook} must be a function \\(or None\\), got list"):
+        T.train("lenet300", epochs=1, data=tiny_data, progress=False, **{hook: []})
+
+
 def test_dense_baseline_has_no_kl(tiny_data):
     _, m = T.train("lenet300", sparse=False, epochs=1, data=tiny_data, progress=False)
     assert m["sparse"] is False and m["history"][0]["kl"] == 0.0 and m["compression"] == 1.0
