@@ -19,6 +19,7 @@ a moved course, and ``make clean`` leaving ``instructor/`` alone.
 from __future__ import annotations
 
 import csv
+import html
 import os
 import shutil
 import subprocess
@@ -139,8 +140,11 @@ def test_grading_scores_every_kind_of_submission(graded):
     assert by_kind["deleted"][first_check]["flags"] == "missing_cell"
     assert not any(r["flags"] for kind in ("right", "wrong", "raising") for r in by_kind[kind].values())
     # the feedback a student gets: one HTML page per submission, the check's message in it
+    source = nbformat.read(ROOT / "chapters" / "assignments" / f"{name}.ipynb", as_version=4)
+    hidden = student_edition.marked_lines(source, "hidden")
     for kind in KINDS:
-        assert (course / "feedback" / kind / name / f"{name}.html").is_file(), kind
+        page = (course / "feedback" / kind / name / f"{name}.html").read_text()
+        assert "HIDDEN TESTS" not in page and not [line for line in hidden if line in html.unescape(page)], kind
     graded_nb = nbformat.read(course / "autograded" / "wrong" / name / f"{name}.ipynb", as_version=4)
     check_cell = next(c for c in graded_nb.cells if _meta(c).get("grade_id") == wrong_check)
     assert any(o.get("output_type") == "error" for o in check_cell.outputs)
@@ -180,6 +184,18 @@ def test_late_submission_is_flagged_and_penalised(tmp_path):
     assert sum(float(r["points"]) for r in rows) == pytest.approx(3.2)
 
 
+def test_release_to_an_exchange(tmp_path):
+    """With exchange_root set, release also puts the student version into nbgrader's exchange."""
+    settings = _settings(tmp_path)
+    settings.write_text(settings.read_text().replace("exchange_root: ''", f"exchange_root: '{tmp_path / 'exchange'}'"))
+    name = "a1_conditioning_bayes"
+    _run(tmp_path / "instructor", settings, "release", name)
+    outbound = tmp_path / "exchange" / "test-course" / "outbound" / name / f"{name}.ipynb"
+    assert outbound.is_file()
+    nb = nbformat.read(outbound, as_version=4)
+    assert "BEGIN SOLUTION" not in "\n".join(c.source for c in nb.cells)
+
+
 def test_config_has_no_absolute_path_and_a_moved_course_grades_into_its_own_gradebook(tmp_path):
     course = grading.Course(folder=tmp_path / "a" / "instructor", settings_file=_settings(tmp_path))
     text = course.write_config().read_text()
@@ -193,6 +209,28 @@ def test_config_has_no_absolute_path_and_a_moved_course_grades_into_its_own_grad
                           "print(c.CourseDirectory.root); print(c.CourseDirectory.db_url)"],
                          capture_output=True, text=True, check=True).stdout.split()
     assert out == [str(moved), f"sqlite:///{moved / 'gradebook.db'}"]
+
+
+def test_feedback_hides_hidden_tests_and_check_tracebacks(tmp_path):
+    """The feedback preprocessors of the course's config, on a graded check cell with hidden tests."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    path = grading.Course(folder=tmp_path / "instructor", settings_file=_settings(tmp_path)).write_config()
+    config = PyFileConfigLoader(path.name, path=str(path.parent)).load_config()
+    names = [p.__name__ for p in config.GenerateFeedback.preprocessors]
+    assert names == ["GetGrades", "ClearHiddenTests", "ShortTracebacks", "CSSHTMLHeaderPreprocessor"]
+    cell = nbformat.v4.new_code_cell(
+        "checks.check_x(f)\n### BEGIN HIDDEN TESTS\nchecks.check_x(f, hidden=1234)\n### END HIDDEN TESTS",
+        metadata={"nbgrader": {"grade": True, "solution": False, "locked": True, "grade_id": "x-check",
+                               "points": 1, "schema_version": 3}},
+        outputs=[nbformat.v4.new_output("error", ename="CheckFailed", evalue="check_x: wrong on other inputs",
+                                        traceback=["----> 3 checks.check_x(f, hidden=1234)", "..."])])
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    for klass in config.GenerateFeedback.preprocessors[1:3]:
+        nb, _ = klass().preprocess(nb, {})
+    text = nbformat.writes(nb)
+    assert "hidden=1234" not in text and "HIDDEN TESTS" not in text
+    assert nb.cells[0].outputs[0].traceback == ["CheckFailed: check_x: wrong on other inputs"]
 
 
 @pytest.mark.parametrize("text, message", [

@@ -45,7 +45,9 @@ CONFIG_TEMPLATE = '''\
 import math
 import os
 
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor, Preprocessor
 from nbgrader.plugins import LateSubmissionPlugin
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades
 
 c = get_config()  # noqa: F821
 here = os.path.dirname(os.path.abspath(__file__))
@@ -67,6 +69,22 @@ class PerDayPenalty(LateSubmissionPlugin):
 
 
 {late}
+
+
+class ShortTracebacks(Preprocessor):
+    """In feedback, a failed check cell shows its message only: a traceback would quote hidden tests."""
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.get("metadata", {{}}).get("nbgrader", {{}}).get("grade"):
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "error":
+                    out["traceback"] = [f"{{out['ename']}}: {{out['evalue']}}"]
+        return cell, resources
+
+
+# Feedback shows the graded notebook without the hidden tests (autograde ran them; the release
+# never had them) and without the tracebacks of check cells.
+c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, ShortTracebacks, CSSHTMLHeaderPreprocessor]
 '''
 
 
