@@ -1,6 +1,6 @@
 # Deep Neural Networks: A Bayesian Perspective — build, test and run the course.
 #   make book     set up .venv, fetch MNIST and the offline JS, build the HTML book
-#   make test     the same set-up, then pytest, strict nbval and a warning-free book build
+#   make test     the same set-up, then lint, pytest, strict nbval, a warning-free book build, browser checks
 #   make lab      open JupyterLab on the course
 #   make student  the student edition (assignments without solutions, book without solutions) in student/
 #   make release / collect SUBMISSIONS=dir / autograde / feedback / grades   grading with nbgrader (instructor/)
