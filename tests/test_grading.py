@@ -54,6 +54,18 @@ WRONG = {
     "a4_sparse_vd_lenet": ("a4-eval",  # no pruning at test time
                            "def eval_forward(x, theta, log_sigma2, bias, threshold):\n"
                            "    return F.linear(x, theta, bias)\n"),
+    "a5_dropout": ("a5-gaussian",  # alpha = p instead of p / (1 - p)
+                   "def gaussian_dropout(x, p, eps):\n    return x * (1.0 + p**0.5 * eps)\n"),
+    "a6_ensemble": ("a6-ece",  # the bins' gaps not weighted by their share of the inputs
+                    "def ece(probs, y, n_bins):\n"
+                    "    conf, pred = probs.max(dim=1)\n"
+                    "    correct = (pred == y).double()\n"
+                    "    total = 0.0\n"
+                    "    for m in range(n_bins):\n"
+                    "        in_bin = (conf > m / n_bins) & (conf <= (m + 1) / n_bins)\n"
+                    "        if in_bin.any():\n"
+                    "            total += (correct[in_bin].mean() - conf[in_bin].double().mean()).abs()\n"
+                    "    return float(total)\n"),
 }
 #: Assignments whose solution trains a network: graded in the slow tests only.
 SLOW = {"a4_sparse_vd_lenet"}
