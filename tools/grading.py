@@ -25,6 +25,7 @@ import filecmp
 import shutil
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import student_edition  # noqa: E402
 
 ROOT = student_edition.ROOT
+# nbgrader's own use of its SQLAlchemy session warns on every autograde; the warning is not ours.
+warnings.filterwarnings("ignore", message=".*not in session.*")
 LATE_METHODS = ("none", "zero", "per_day")
 #: What a cell re-added by ``OverwriteCells.add_missing_cells`` starts with.
 MISSING_NOTE = "was missing from the submission"
@@ -304,13 +307,14 @@ class Course:
         """
         rows = []
         with self.gradebook() as gb:
-            for assignment in gb.assignments:
-                for student in gb.students:
+            for assignment in sorted(gb.assignments, key=lambda a: a.name):
+                order = self._task_order(assignment.name)
+                for student in sorted(gb.students, key=lambda s: s.id):
                     try:
                         sub = gb.find_submission(assignment.name, student.id)
                     except Exception:  # nbgrader.api.MissingEntry: nothing submitted
                         for nb in assignment.notebooks:
-                            for cell in nb.grade_cells:
+                            for cell in sorted(nb.grade_cells, key=lambda c: order.get(c.name, 0)):
                                 rows.append(dict(student=student.id, assignment=assignment.name,
                                                  task=cell.name, points=0.0, max_points=cell.max_score,
                                                  flags="not_submitted"))
@@ -318,7 +322,7 @@ class Course:
                     late = sub.total_seconds_late > 0
                     for nb in sub.notebooks:
                         present = self._grade_ids(student.id, assignment.name, nb.name)
-                        for grade in sorted(nb.grades, key=lambda g: g.cell.id):
+                        for grade in sorted(nb.grades, key=lambda g: order.get(g.name, 0)):
                             flags = [f for f, on in (("needs_manual_grade", grade.needs_manual_grade),
                                                      ("missing_cell", grade.name not in present),
                                                      ("late", late)) if on]
@@ -330,6 +334,11 @@ class Course:
                                              task="late penalty", points=-nb.late_submission_penalty,
                                              max_points=0.0, flags="late"))
         return rows
+
+    def _task_order(self, assignment: str) -> dict[str, int]:
+        path = self.folder / "source" / assignment / f"{assignment}.ipynb"
+        cells = nbformat.read(path, as_version=4).cells if path.is_file() else []
+        return {c.metadata.get("nbgrader", {}).get("grade_id"): i for i, c in enumerate(cells)}
 
     def _grade_ids(self, student: str, assignment: str, notebook: str) -> set[str]:
         path = self.folder / "submitted" / student / assignment / f"{notebook}.ipynb"
@@ -380,7 +389,8 @@ def main(argv: list[str] | None = None) -> int:
         with course.gradebook() as gb:
             for (name, student), (ok, seconds) in results.items():
                 s = gb.find_submission(name, student)
-                flag = "" if ok else "  (autograde failed, see the log above)"
+                flag = f"  late, penalty {s.late_submission_penalty:g}" if s.late_submission_penalty else ""
+                flag += "" if ok else "  (autograde failed, see the log above)"
                 flag += "  NEEDS MANUAL GRADE" if s.needs_manual_grade else ""
                 print(f"{name:24s} {student:12s} {s.score:5.1f} / {s.max_score:.1f}  {seconds:4.0f} s{flag}")
         if not all(ok for ok, _ in results.values()):
