@@ -22,7 +22,6 @@ from packaging.utils import canonicalize_name
 from fresh_env import ROOT, clean_env, fresh_venv
 
 DIST = "bayesian-dnn-course"
-pytestmark = pytest.mark.slow
 
 
 def _run(cmd, **kw) -> subprocess.CompletedProcess:
@@ -109,6 +108,7 @@ def test_dependency_ranges_admit_the_pins(dists):
             "or change the pin")
 
 
+@pytest.mark.slow  # about a minute: a fresh environment, three interpreters importing torch
 def test_wheel_installs_into_a_fresh_environment_and_runs(dists, tmp_path):
     python = fresh_venv(tmp_path)
     env_dir = python.parent.parent
