@@ -39,11 +39,17 @@ SIM_URL = "https://github.com/course-sim/bayesian-dnn-course"
 #: Chapter notebook -> how many code cells after the install cell to run (the first ones).
 CHAPTERS = {"01_probability.ipynb": 3, "09_lenet5.ipynb": 2}
 
-_STAND_IN = '''"""Stand-in for Colab's google.colab.output (tests/test_colab.py): records the course's calls."""
+_STAND_IN = '''"""Stand-in for Colab's google.colab.output (tests/test_colab.py): records the course's calls.
+
+Colab's own (google/colab/output/_widgets.py) registers a display hook that names its CDN widget
+manager in every widget output; it takes the widgets version, default "5.0.0a".
+"""
 calls = []
 
 
-def enable_custom_widget_manager():
+def enable_custom_widget_manager(version="5.0.0a"):
+    if version != "5.0.0a":
+        raise ValueError(f"Unknown widgets version: {version}")
     calls.append("enable_custom_widget_manager")
 '''
 
