@@ -71,6 +71,7 @@ pages: $(STAMP)
 
 build: $(STAMP) vendor pages
 	$(BIN)/jupyter-book build . -W --keep-going
+	$(BIN)/python tools/student_edition.py check-site _build/html  # no solution is published
 	@cat _build/build_report.txt  # site size and slowest page (_ext/build_report.py)
 	@echo "Book: file://$(CURDIR)/_build/html/index.html"
 

@@ -226,18 +226,29 @@ def test_published_book_holds_no_solution(student_edition_dir):
         for source in sources:
             _assert_no_secret((student_edition_dir / source.name).read_text(), source, "generated page")
         pytest.skip("no _build/html (run make build); checked the generated assignment pages instead")
-    assert not (site / "chapters" / "assignments").exists(), "an instructor page was published"
-    assert not list(site.rglob("instructor_guide*"))
+    student_edition.check_site(site, ROOT)
+
+
+def test_check_site_finds_a_planted_leak(student_edition_dir, tmp_path):
+    """make build's check on a fake site: clean pages pass; a solution line, a marker, or an
+    instructor page is named."""
+    site = tmp_path / "html"
+    (site / "_sources" / "assignments").mkdir(parents=True)
+    (site / "assignments").mkdir()
+    sources = student_edition.assignment_notebooks(ROOT)
     for source in sources:
-        page = site / "assignments" / f"{source.stem}.html"
-        assert page.is_file(), f"{page} missing: make build publishes every assignment"
-        _assert_no_secret(_page_text(page), source, str(page))
-        _assert_no_secret((site / "_sources" / "assignments" / source.name).read_text(), source,
-                          "the page's .ipynb download")
-    for page in site.rglob("*.html"):
-        text = page.read_text(errors="replace")
-        for marker in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS"):
-            assert marker not in text, f"{page} holds '{marker}'"
+        shutil.copy2(student_edition_dir / source.name, site / "_sources" / "assignments" / source.name)
+        (site / "assignments" / f"{source.stem}.html").write_text("<p>the <b>student</b> edition</p>")
+    (site / "index.html").write_text("<p>home</p>")
+    student_edition.check_site(site, ROOT)
+    secret = student_edition.marked_lines(nbformat.read(sources[0], as_version=4))[0]
+    (site / "assignments" / f"{sources[0].stem}.html").write_text(f"<pre><span>{html.escape(secret)}</span></pre>")
+    (site / "chapters" / "assignments").mkdir(parents=True)
+    (site / "chapters" / "assignments" / "instructor_guide.html").write_text("### BEGIN SOLUTION")
+    with pytest.raises(RuntimeError) as info:
+        student_edition.check_site(site, ROOT)
+    message = str(info.value)
+    assert secret in message and "an instructor page" in message and "BEGIN SOLUTION" in message
 
 
 def test_no_launch_button_on_student_pages():

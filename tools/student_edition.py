@@ -225,6 +225,48 @@ def write_pages(root: str | Path = ROOT, target: str | Path | None = None) -> li
         return [Path(shutil.copy2(nb, target / nb.name)) for nb in released]
 
 
+def leaks(text: str, sources: list[Path]) -> list[str]:
+    """The solution lines, hidden-test lines and markers of ``sources`` that occur in ``text``."""
+    found = [m for pair in MARKERS.values() for m in pair if m.lstrip("# ") in text]
+    for source in sources:
+        nb = nbformat.read(source, as_version=4)
+        found += [f"{source.name}: {line}" for kind in MARKERS for line in marked_lines(nb, kind)
+                  if line in text]
+    return found
+
+
+def check_site(site: str | Path, root: str | Path = ROOT) -> None:
+    """Fail if a built book publishes an instructor page or a line of a solution or hidden test.
+
+    Checks every assignment page (its text, tags removed) and its ``.ipynb`` download, and every
+    page for the markers. ``make build`` runs it on ``_build/html``.
+
+    Raises
+    ------
+    RuntimeError
+        Naming each page and what leaked.
+    """
+    import html
+
+    site, sources = Path(site), assignment_notebooks(root)
+    problems = [f"{p}: an instructor page" for p in site.rglob("*")
+                if "instructor_guide" in p.name or p.is_relative_to(site / ASSIGNMENTS)]
+    for source in sources:
+        for path in (site / PAGES / f"{source.stem}.html", site / "_sources" / PAGES / source.name):
+            if not path.is_file():
+                problems.append(f"{path}: missing (every assignment is published as its student edition)")
+                continue
+            text = path.read_text(errors="replace")
+            if path.suffix == ".html":
+                text = html.unescape(re.sub(r"<[^>]+>", "", text))
+            problems += [f"{path}: {leak}" for leak in leaks(text, sources)]
+    for page in site.rglob("*.html"):
+        text = page.read_text(errors="replace")
+        problems += [f"{page}: {m}" for pair in MARKERS.values() for m in pair[:1] if m.lstrip("# ") in text]
+    if problems:
+        raise RuntimeError("the built book publishes what students must not see:\n  " + "\n  ".join(problems))
+
+
 def student_chapters(out: str | Path, root: str | Path = ROOT) -> dict[str, int]:
     """Write the chapters with gated solutions removed to ``out/chapters``.
 
@@ -328,7 +370,9 @@ def handout(out: Path, book: bool = True, root: str | Path = ROOT) -> None:
     removed = student_chapters(out, root)
     print(f"chapters: {len(removed)} in {out / 'chapters'}, {sum(removed.values())} gated solutions removed")
     if book:
-        print(f"student book: file://{build_student_book(out, root) / 'index.html'}")
+        book = build_student_book(out, root)
+        check_site(book, root)
+        print(f"student book: file://{book / 'index.html'}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -336,6 +380,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("pages", help="the book's assignment pages (student editions) in assignments/")
+    check = sub.add_parser("check-site", help="fail if a built book publishes a solution")
+    check.add_argument("site", nargs="?", default=str(ROOT / "_build" / "html"))
     hand = sub.add_parser("handout", help="make student: the student edition in --out")
     hand.add_argument("--out", default="student", help="output folder (default: student)")
     hand.add_argument("--no-book", action="store_true", help="skip building the student book")
@@ -343,6 +389,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "pages":
         pages = write_pages()
         print(f"book assignment pages (student edition): {len(pages)} in {ROOT / PAGES}")
+    elif args.command == "check-site":
+        check_site(args.site)
+        print(f"{args.site}: no solution, hidden test or instructor page published")
     else:
         handout(Path(args.out).resolve(), book=not args.no_book)
     return 0
