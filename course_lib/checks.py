@@ -145,7 +145,8 @@ def reference(name: str) -> Callable:
         raise KeyError(f"no reference for {name!r}; known: {sorted(_UPSTREAM)}.") from None
 
 
-def passed_or_reference(namespace: dict, names: Sequence[str], verbose: bool = True) -> dict[str, Callable]:
+def passed_or_reference(namespace: dict, names: Sequence[str], verbose: bool = True,
+                        min_own: int = 0) -> dict[str, Callable]:
     """The student's functions whose checks passed, the library's reference for the others.
 
     A task that builds on earlier ones (assignment 4's trained network) uses this so that a
@@ -159,6 +160,14 @@ def passed_or_reference(namespace: dict, names: Sequence[str], verbose: bool = T
         Function names with a reference (see :func:`reference`).
     verbose : bool, default True
         Print, per function, whether the student's or the reference is used.
+    min_own : int, default 0
+        Fail unless at least this many of the functions are the student's: a network built
+        from references only is not the student's work (a submission of stubs scores 0).
+
+    Raises
+    ------
+    CheckFailed
+        Fewer than ``min_own`` of the student's functions passed their checks.
     """
     chosen = {}
     for name in names:
@@ -172,6 +181,12 @@ def passed_or_reference(namespace: dict, names: Sequence[str], verbose: bool = T
             note = f"the library's reference ({check} did not pass, or was not run)"
         if verbose:
             print(f"{name}: {note}")
+    own = sum(chosen[name] is not _UPSTREAM[name][1] for name in names)
+    if own < min_own:
+        raise CheckFailed("passed_or_reference", f"only {own} of your functions passed its check "
+                          f"(at least {min_own} needed): the points of this cell are for a network built "
+                          "from your own code. Make the checks above pass, then run this cell again.",
+                          "nothing_own")
     return chosen
 
 

@@ -652,6 +652,10 @@ def test_passed_and_passed_or_reference(capsys):
     assert chosen["log_alpha"] is log_alpha and chosen["kl_term"] is checks.reference("kl_term")
     out = capsys.readouterr().out
     assert "log_alpha: yours" in out and "kl_term: the library's reference (check_kl did not pass" in out
+    with pytest.raises(CheckFailed, match="only 0 of your functions passed") as info:
+        checks.passed_or_reference({"kl_term": wrong_kl}, ["kl_term"], min_own=1)
+    assert info.value.mistake == "nothing_own"
+    assert checks.passed_or_reference({"log_alpha": log_alpha}, ["log_alpha"], min_own=1, verbose=False)
     with pytest.raises(KeyError, match="no reference for 'nope'"):
         checks.reference("nope")
 
