@@ -36,26 +36,32 @@ import student_edition  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")  # nbgrader's own session use
 
-#: One wrong function per assignment: the solution cell's grade_id and the whole wrong cell.
+#: One wrong function per assignment: the solution cell's grade_id, the whole wrong cell, and the
+#: check cells it must fail (the task's own only: tasks are graded on their own).
 #: Add an entry for a new assignment (a test fails until there is one).
 WRONG = {
     "a1_conditioning_bayes": ("a1-conditional",  # the joint p(X, Z=z), not normalised
-                              "def conditional(p, z):\n    return p[:, :, z].sum(axis=1)\n"),
+                              "def conditional(p, z):\n    return p[:, :, z].sum(axis=1)\n",
+                              {"a1-conditional-check"}),
     "a2_elbo_regression": ("a2-mean-field",  # the marginal variances diag(S_N)
                            "def mean_field(Phi, t, alpha, beta):\n"
                            "    precision = alpha * np.eye(Phi.shape[1]) + beta * Phi.T @ Phi\n"
                            "    cov = np.linalg.inv(precision)\n"
-                           "    return beta * cov @ Phi.T @ t, np.diag(cov)\n"),
+                           "    return beta * cov @ Phi.T @ t, np.diag(cov)\n",
+                           {"a2-mean-field-s2-check"}),
     "a3_kl_approximation": ("a3-neg-kl-mc",  # the sign flipped (+KL)
                             "def neg_kl_mc(log_alpha, eps):\n"
                             "    log_alpha = np.asarray(log_alpha, dtype=float)\n"
                             "    e_log = np.log(np.abs(1.0 + np.exp(0.5 * log_alpha)[..., None] * eps)).mean(axis=-1)\n"
-                            "    return -(0.5 * log_alpha - e_log - kl.C_INF)\n"),
+                            "    return -(0.5 * log_alpha - e_log - kl.C_INF)\n",
+                            {"a3-neg-kl-mc-check"}),
     "a4_sparse_vd_lenet": ("a4-eval",  # no pruning at test time
                            "def eval_forward(x, theta, log_sigma2, bias, threshold):\n"
-                           "    return F.linear(x, theta, bias)\n"),
+                           "    return F.linear(x, theta, bias)\n",
+                           {"a4-eval-check"}),
     "a5_dropout": ("a5-gaussian",  # alpha = p instead of p / (1 - p)
-                   "def gaussian_dropout(x, p, eps):\n    return x * (1.0 + p**0.5 * eps)\n"),
+                   "def gaussian_dropout(x, p, eps):\n    return x * (1.0 + p**0.5 * eps)\n",
+                   {"a5-gaussian-check"}),
     "a6_ensemble": ("a6-ece",  # the bins' gaps not weighted by their share of the inputs
                     "def ece(probs, y, n_bins):\n"
                     "    conf, pred = probs.max(dim=1)\n"
@@ -65,7 +71,8 @@ WRONG = {
                     "        in_bin = (conf > m / n_bins) & (conf <= (m + 1) / n_bins)\n"
                     "        if in_bin.any():\n"
                     "            total += (correct[in_bin].mean() - conf[in_bin].double().mean()).abs()\n"
-                    "    return float(total)\n"),
+                    "    return float(total)\n",
+                    {"a6-ece-check"}),
 }
 #: Assignments whose solution trains a network: graded in the slow tests only.
 SLOW = {"a4_sparse_vd_lenet"}
@@ -139,15 +146,16 @@ def test_grading_scores_every_kind_of_submission(graded):
     by_kind = {kind: {r["task"]: r for r in rows if r["student"] == kind} for kind in KINDS}
     scores = {kind: sum(float(r["points"]) for r in tasks.values()) for kind, tasks in by_kind.items()}
     total = sum(checks.values())
-    wrong_check = WRONG[name][0] + "-check"
+    failing = WRONG[name][2]
     first_check = next(iter(checks))
     print(f"\n{name}: " + ", ".join(f"{k} {scores[k]:g}/{total:g}" for k in KINDS))
     for kind in KINDS:
         assert set(by_kind[kind]) == set(checks), (kind, sorted(by_kind[kind]))
         assert all(float(r["max_points"]) == checks[t] for t, r in by_kind[kind].items())
         assert not [r for r in by_kind[kind].values() if "needs_manual_grade" in r["flags"]], kind
-    assert scores == {"right": total, "wrong": total - checks[wrong_check], "raising": 0.0, "deleted": total}
-    assert {t for t, r in by_kind["wrong"].items() if float(r["points"]) == 0} == {wrong_check}
+    lost = sum(checks[t] for t in failing)
+    assert scores == {"right": total, "wrong": total - lost, "raising": 0.0, "deleted": total}
+    assert {t for t, r in by_kind["wrong"].items() if float(r["points"]) == 0} == failing
     assert [t for t, r in by_kind["deleted"].items() if r["flags"]] == [first_check]
     assert by_kind["deleted"][first_check]["flags"] == "missing_cell"
     assert not any(r["flags"] for kind in ("right", "wrong", "raising") for r in by_kind[kind].values())
@@ -158,8 +166,8 @@ def test_grading_scores_every_kind_of_submission(graded):
         page = (course / "feedback" / kind / name / f"{name}.html").read_text()
         assert "HIDDEN TESTS" not in page and not [line for line in hidden if line in html.unescape(page)], kind
     graded_nb = nbformat.read(course / "autograded" / "wrong" / name / f"{name}.ipynb", as_version=4)
-    check_cell = next(c for c in graded_nb.cells if _meta(c).get("grade_id") == wrong_check)
-    assert any(o.get("output_type") == "error" for o in check_cell.outputs)
+    for cell in (c for c in graded_nb.cells if _meta(c).get("grade_id") in failing):
+        assert any(o.get("output_type") == "error" for o in cell.outputs)
 
 
 def test_a1_wrong_submission_names_its_mistake(graded):
