@@ -2,8 +2,8 @@
 
 Pages are discovered by crawling the built HTML from ``index.html`` (see ``crawl.py``); pages
 on disk that no link reaches are checked too, and a page written from a source file that the
-crawl cannot reach fails. One Chromium loads every page once over the DevTools Protocol
-(``cdp.py``) and records:
+crawl cannot reach fails. One Chromium, driven by Playwright (``browser.py``), loads every page
+once and records:
 
 * every request the page makes — any URL not served by the local 127.0.0.1 server fails
   (the book is fully offline); a request the local server answers with an error fails too;
@@ -22,25 +22,21 @@ Run: ``make browser`` (``COURSE_BOOK_HTML=/path/to/_build/html`` to check anothe
 """
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import os
 import re
-import threading
 import time
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 
-from cdp import CDPError, Chromium
+from browser import PAGE_TIMEOUT_S, Recorder, open_page, run_checks, serve
 from crawl import Page, crawl, html_files
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOK = Path(os.environ.get("COURSE_BOOK_HTML", ROOT / "_build" / "html"))
 SCREENSHOTS = ROOT / "screenshots"
-CHECK_JS = (Path(__file__).parent / "page_check.js").read_text(encoding="utf-8")
-PAGE_TIMEOUT_S = 30
 #: Requests that never leave the machine and need no server.
 LOCAL_SCHEMES = ("data:", "blob:", "about:")
 
@@ -79,30 +75,21 @@ def _is_notebook(page: str) -> bool:
     return bool(src and src.endswith(".ipynb"))
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # keep pytest output clean
-        pass
-
-
 @pytest.fixture(scope="session")
-def visits(chromium):
-    """Load every page once; ``page -> {"check": <page_check.js result>, "events": PageEvents}``."""
+def visits(browser):
+    """Load every page once; ``page -> {"check": <page_check.js result>, "events": Recorder}``."""
     if not PAGES:
         pytest.fail(f"{BOOK}/index.html not found: build the book first with `make build`.")
-    handler = functools.partial(_QuietHandler, directory=str(BOOK))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    origin = f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd, origin = serve(BOOK)
     SCREENSHOTS.mkdir(exist_ok=True)
     results: dict[str, dict] = {}
     started = time.perf_counter()
     try:
-        with Chromium(chromium) as browser:
-            for page in PAGES:
-                try:
-                    results[page] = _visit_page(browser, origin, page)
-                except CDPError as exc:  # reported by every test of this page, not the whole run
-                    results[page] = {"error": f"{type(exc).__name__}: {exc}"}
+        for page in PAGES:
+            try:
+                results[page] = _visit_page(browser, origin, page)
+            except PlaywrightError as exc:  # reported by every test of this page, not the whole run
+                results[page] = {"error": f"{type(exc).__name__}: {exc}"}
     finally:
         httpd.shutdown()
         httpd.server_close()
@@ -111,38 +98,51 @@ def visits(chromium):
     return results
 
 
-def _visit_page(browser: Chromium, origin: str, page: str) -> dict:
+def _visit_page(browser, origin: str, page: str) -> dict:
     """Load one page, wait for MathJax and widgets, run the checks, take the screenshots."""
     t0 = time.perf_counter()
-    browser.load(f"{origin}/{page}", timeout=PAGE_TIMEOUT_S)
+    events: list[Recorder] = []
+    url = f"{origin}/{page}"
     if PAGES[page].refresh:  # a redirect page (index.html): check where it lands
-        browser.wait_event("Page.loadEventFired", PAGE_TIMEOUT_S)
-    check = browser.evaluate(f"({CHECK_JS})({PAGE_TIMEOUT_S * 1000})", timeout=PAGE_TIMEOUT_S + 10)
+        tab = browser.new_page(viewport={"width": 1280, "height": 900})
+        events.append(Recorder.attach(tab))
+        tab.goto(url, wait_until="load", timeout=PAGE_TIMEOUT_S * 1000)
+        tab.wait_for_url(lambda u: u != url, timeout=PAGE_TIMEOUT_S * 1000)
+        tab.wait_for_load_state("load")
+        check = run_checks(tab)
+    else:
+        tab, check = open_page(browser, url, recorder=lambda p: events.append(Recorder.attach(p)))
     ready_s = time.perf_counter() - t0  # navigation to typeset and widgets rendered
     slug = _slug(page)
-    browser.evaluate("window.scrollTo(0, 0)")
-    shots = [browser.screenshot(SCREENSHOTS / f"top-{slug}.png")]
+    tab.evaluate("window.scrollTo(0, 0)")
+    shots = [_shot(tab, SCREENSHOTS / f"top-{slug}.png")]
     if _is_notebook(page):
         # For review: the first widget in its static state, and the first figure in dark mode.
-        if _scroll_to(browser, ".widget-subarea"):
-            shots.append(browser.screenshot(SCREENSHOTS / f"widget-{slug}.png"))
-        browser.evaluate("document.documentElement.dataset.theme='dark';"
-                         "document.documentElement.dataset.mode='dark'; window.scrollTo(0, 0)")
-        time.sleep(0.2)
-        shots.append(browser.screenshot(SCREENSHOTS / f"top-{slug}-dark.png"))
-        if _scroll_to(browser, "article figure img"):
-            shots.append(browser.screenshot(SCREENSHOTS / f"figure-{slug}-dark.png"))
-    browser.drain(0.2)
-    return {"check": check, "events": browser.events(), "ready_s": ready_s, "screenshots": shots}
+        if _scroll_to(tab, ".widget-subarea"):
+            shots.append(_shot(tab, SCREENSHOTS / f"widget-{slug}.png"))
+        tab.evaluate("document.documentElement.dataset.theme='dark';"
+                     "document.documentElement.dataset.mode='dark'; window.scrollTo(0, 0)")
+        tab.wait_for_timeout(200)
+        shots.append(_shot(tab, SCREENSHOTS / f"top-{slug}-dark.png"))
+        if _scroll_to(tab, "article figure img"):
+            shots.append(_shot(tab, SCREENSHOTS / f"figure-{slug}-dark.png"))
+    tab.wait_for_timeout(200)  # late console errors, late requests
+    tab.close()
+    return {"check": check, "events": events[0], "ready_s": ready_s, "screenshots": shots}
 
 
-def _scroll_to(browser: Chromium, selector: str) -> bool:
+def _shot(tab, path: Path) -> Path:
+    tab.screenshot(path=str(path))
+    return path
+
+
+def _scroll_to(tab, selector: str) -> bool:
     """Scroll the first element matching ``selector`` to the top of the viewport; False if none."""
-    found = browser.evaluate(
+    found = tab.evaluate(
         f"(() => {{ const el = document.querySelector({json.dumps(selector)}); if (!el) return false;"
         " el.scrollIntoView({block: 'start'}); window.scrollBy(0, -16); return true; })()")
     if found:
-        time.sleep(0.2)
+        tab.wait_for_timeout(200)
     return bool(found)
 
 

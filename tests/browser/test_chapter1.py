@@ -13,7 +13,9 @@ def test_math_is_typeset(render):
     # Sphinx wraps math in \( \) / \[ \]; after MathJax ran none may be left as raw text.
     leftovers = re.findall(r'<span class="math notranslate nohighlight">\\\(', dom)
     assert not leftovers, f"{len(leftovers)} inline formulas left untypeset"
-    assert "\\begin{" not in dom.split("<mjx-container", 1)[-1] or "mjx-assistive-mml" in dom
+    # No TeX environment left as text: strip scripts and typeset math, nothing like \begin{ remains.
+    text = re.sub(r"<script.*?</script>|<mjx-container.*?</mjx-container>", "", dom, flags=re.S)
+    assert "\\begin{" not in text, "a TeX environment was left untypeset"
 
 
 def test_numbered_equations(render):
@@ -22,11 +24,12 @@ def test_numbered_equations(render):
         assert f'id="equation-{label}"' in dom, f"equation {label} missing"
 
 
-def test_widget_is_rendered(render):
+def test_explorable_is_rendered_and_kernel_widget_hidden(render):
     dom = render(PAGE)
-    # The HTML manager turns the saved widget state into live controls.
-    assert "widget-dropdown" in dom, "no rendered ipywidgets dropdown: the widget manager did not run"
-    assert "<select" in dom
+    # The HTML manager turns the saved widget state into live controls (moved in test_explorables.py).
+    assert "course-explorable" in dom and "widget-slider" in dom, "no rendered explorable slider"
+    # The kernel-driven conditioning widget is for JupyterLab (test_jupyterlab.py): the book hides it.
+    assert "course-kernel-widget" not in dom and "widget-dropdown" not in dom
 
 
 def test_figures_have_captions_and_alt_text(render):

@@ -1,24 +1,19 @@
 """The browser and crawl checks of test_book.py fail when they should.
 
 A tiny hand-made "book" with one problem of each kind is loaded by the same machinery
-(``cdp.Chromium``, ``page_check.js``, ``crawl``), and every problem must be reported:
+(Playwright's Chromium with ``browser.Recorder``, ``page_check.js``, ``crawl``), and every problem
+must be reported:
 a request to another host, a JavaScript exception, a console error, untypeset TeX, an
 unrendered widget view, an image without alt text, a broken link and a missing anchor.
 """
 from __future__ import annotations
 
-import functools
-import http.server
 import json
-import threading
-from pathlib import Path
 
 import pytest
 
-from cdp import Chromium
+from browser import CHECK_JS, Recorder, serve
 from crawl import crawl
-
-CHECK_JS = (Path(__file__).parent / "page_check.js").read_text(encoding="utf-8")
 
 BROKEN_PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>broken</title>
 <link rel="icon" href="data:,">
@@ -45,11 +40,6 @@ PIXEL = bytes.fromhex(
     "1f15c4890000000d49444154789c6360000002000100e221bc330000000049454e44ae426082")
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
 def broken_site(tmp_path_factory):
     root = tmp_path_factory.mktemp("broken-book")
@@ -60,17 +50,15 @@ def broken_site(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def broken_visit(chromium, broken_site):
-    handler = functools.partial(_Quiet, directory=str(broken_site))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    origin = f"http://127.0.0.1:{httpd.server_address[1]}"
+def broken_visit(browser, broken_site):
+    httpd, origin = serve(broken_site)
     try:
-        with Chromium(chromium) as browser:
-            browser.load(f"{origin}/index.html", timeout=30)
-            check = browser.evaluate(f"({CHECK_JS})(3000)", timeout=20)
-            browser.drain(0.3)
-            events = browser.events()
+        tab = browser.new_page()
+        events = Recorder.attach(tab)
+        tab.goto(f"{origin}/index.html", wait_until="load", timeout=30_000)
+        check = tab.evaluate(f"({CHECK_JS})(3000)")
+        tab.wait_for_timeout(300)
+        tab.close()
     finally:
         httpd.shutdown()
         httpd.server_close()
