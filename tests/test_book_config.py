@@ -69,3 +69,14 @@ def test_cdn_fallback_when_not_vendored(tmp_path, offline_assets, caplog):
     offline_assets._configure(SimpleNamespace(srcdir=str(tmp_path)), config)
     assert config.mathjax_path == "https://cdn/mathjax.js"
     assert config.html_static_path == []
+
+
+# -- budgets (COURSE.md): every chapter notebook <= 3 MB ------------------------------------------
+NOTEBOOK_BUDGET_BYTES = 3 * 1024 * 1024
+
+
+def test_every_chapter_notebook_fits_its_size_budget():
+    notebooks = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
+    assert len(notebooks) >= 10
+    over = {nb.name: nb.stat().st_size for nb in notebooks if nb.stat().st_size > NOTEBOOK_BUDGET_BYTES}
+    assert not over, f"chapter notebooks over 3 MB (fewer or smaller explorable frames?): {over}"

@@ -78,7 +78,10 @@ class Recorder:
     def attach(cls, page) -> "Recorder":
         rec = cls()
         page.on("request", lambda r: rec.requests.append(r.url))
-        page.on("requestfailed", lambda r: rec.failed_requests.append(f"{r.failure} {r.url}"))
+        # ERR_ABORTED is a request the page itself cancelled (e.g. the favicon of the index.html
+        # redirect, left behind when the page moves on): not a failure, as with the DevTools client.
+        page.on("requestfailed", lambda r: r.failure != "net::ERR_ABORTED"
+                and rec.failed_requests.append(f"{r.failure} {r.url}"))
         page.on("response", lambda r: r.status >= 400 and rec.failed_requests.append(f"HTTP {r.status} {r.url}"))
         page.on("console", lambda m: m.type in ("error", "assert")
                 and rec.console_errors.append(f"console.{m.type}: {m.text}"))

@@ -310,3 +310,13 @@ def test_download_buttons_offer_the_source(page):
     targets = {link.target for link in PAGES[page].links}
     assert source in targets, (
         f"{page}: no download link to its source {source} (html.use_download_button in _config.yml?)")
+
+
+SITE_BUDGET_BYTES = 45 * 1024 * 1024  # COURSE.md: the built site <= 45 MB
+
+
+def test_built_site_fits_its_size_budget():
+    if not (BOOK / "index.html").is_file():
+        pytest.fail(f"{BOOK}/index.html not found: build the book first with `make build`.")
+    size = sum(f.stat().st_size for f in BOOK.rglob("*") if f.is_file())
+    assert size <= SITE_BUDGET_BYTES, f"the built site is {size / 2**20:.1f} MiB, over the 45 MB budget"
