@@ -63,11 +63,22 @@ __all__ = [
     "check_log_alpha", "check_lrt_forward", "check_eval_forward", "check_kl",
     "check_negative_elbo", "check_trained", "check_inverted_dropout", "check_gaussian_dropout",
     "check_mc_average", "check_entropy", "check_mutual_information", "check_ece", "passed",
-    "passed_or_reference", "reference",
+    "passed_or_reference", "reference", "StubNotImplemented",
 ]
 
 #: Relative and absolute tolerance for "the same number" (float64 inputs everywhere).
 RTOL, ATOL = 1e-6, 1e-8
+
+
+class StubNotImplemented(NotImplementedError):
+    """The student's function is still the stub (its ``raise NotImplementedError()``).
+
+    Shown (and reported by Jupyter) under the name ``NotImplementedError``: it is one, and a
+    student reads the familiar name.
+    """
+
+
+StubNotImplemented.__name__ = StubNotImplemented.__qualname__ = "NotImplementedError"
 
 
 class CheckFailed(AssertionError):
@@ -84,6 +95,33 @@ class CheckFailed(AssertionError):
     def __init__(self, check: str, message: str, mistake: str) -> None:
         super().__init__(f"{check}: {message}")
         self.mistake = mistake
+
+
+def _short_traceback(shell: Any, etype: type, value: BaseException, tb: Any,
+                     tb_offset: int | None = None) -> list[str]:
+    """IPython handler for a failed check: the message alone, no traceback.
+
+    IPython prints a cell's failing line with the lines around it; in a check cell those are the
+    hidden tests, which nbgrader's feedback must not show, and the frames of ``course_lib`` tell
+    a student nothing.  The check's message says what is wrong.  The cell still fails (IPython
+    records the error, nbgrader gives the cell no points).
+    """
+    stb = [f"{etype.__name__}: {value}"]
+    shell._showtraceback(etype, value, stb)
+    return stb
+
+
+def _install_short_tracebacks() -> bool:
+    """Show failed checks without a traceback in IPython / Jupyter (see :func:`_short_traceback`)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython is part of the course's environment
+        return False
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "set_custom_exc"):
+        return False
+    shell.set_custom_exc((CheckFailed, StubNotImplemented), _short_traceback)
+    return True
 
 
 # ---------------------------------------------------------------------------------------
@@ -239,7 +277,7 @@ def _call(fn: Callable, args: tuple, check: str, upstream: Sequence[str] = ()) -
             g[name] = _UPSTREAM[name][1]
         return fn(*args)
     except NotImplementedError:  # a stub: keep the type, so the notebook stops right here
-        raise NotImplementedError(
+        raise StubNotImplemented(
             f"{check}: your function is still the stub; replace the `# YOUR CODE HERE` and "
             "`raise NotImplementedError()` lines with your code, then run this check again."
         ) from None
@@ -1144,7 +1182,8 @@ def check_trained(model: nn.Module, x: torch.Tensor, y: torch.Tensor, max_error:
         Smallest accepted fraction of pruned weights over all layers; not checked if None.
         Give one or both (the two are graded as separate parts).
     hidden : int, optional
-        A hidden test: print nothing when it passes.
+        A hidden test: print nothing when it passes, and count the pruned weights with the
+        library's log alpha of each layer's parameters instead of the layer's own mask.
 
     Returns
     -------
@@ -1186,6 +1225,12 @@ def check_trained(model: nn.Module, x: torch.Tensor, y: torch.Tensor, max_error:
         raise CheckFailed(check, "in eval mode the network gives different outputs for the same input: "
                           "it evaluates with noise. The test-time net is the pruned mean.", "noisy")
     sparsity = 1.0 - sum(k for k, _ in counts) / sum(t for _, t in counts)
+    if hidden is not None:  # recount with the library's log alpha (not the model's own mask)
+        layers = [m for m in model.modules() if isinstance(getattr(m, "theta", None), torch.Tensor)
+                  and isinstance(getattr(m, "log_sigma2", None), torch.Tensor)]
+        with torch.no_grad():
+            kept = sum(int((_ref_log_alpha(m.theta, m.log_sigma2) < m.threshold).sum()) for m in layers)
+        sparsity = 1.0 - kept / sum(m.theta.numel() for m in layers) if layers else sparsity
     result = {"error": error, "sparsity": sparsity, "compression": ratio}
     if max_error is not None and error > max_error:
         raise CheckFailed(check, f"test error {error:.2%} is above the target {max_error:.2%}. If the "
@@ -1531,3 +1576,6 @@ def check_ece(fn: Callable[[torch.Tensor, torch.Tensor, int], float], hidden: in
     _diagnose(check, got, expected, mistakes, "the ECE")
     _ok("ECE = sum over bins of |B_m|/N |acc - conf|; it matches "
         "course_lib.evaluation.expected_calibration_error.", hidden)
+
+
+_install_short_tracebacks()

@@ -845,3 +845,37 @@ def test_ece_mistakes(how, mistake, match):
 def test_a5_a6_hidden_inputs_pass_silently(check, fn, capsys):
     check(fn, hidden=2024)
     assert capsys.readouterr().out == ""
+
+
+def test_failed_check_shows_its_message_only_in_ipython():
+    """In a notebook a failed check prints one line: no traceback, no lines of the (hidden) cell."""
+    shown = []
+
+    class Shell:
+        def set_custom_exc(self, exc_tuple, handler):
+            self.exc_tuple, self.handler = exc_tuple, handler
+
+        def _showtraceback(self, etype, value, stb):
+            shown.append(stb)
+
+    shell = Shell()
+    import IPython
+    original = IPython.get_ipython
+    IPython.get_ipython = lambda: shell
+    try:
+        assert checks._install_short_tracebacks()
+    finally:
+        IPython.get_ipython = original
+    assert CheckFailed in shell.exc_tuple and checks.StubNotImplemented in shell.exc_tuple
+    err = CheckFailed("check_x", "what to fix", "kl_sign")
+    assert shell.handler(shell, CheckFailed, err, None) == ["CheckFailed: check_x: what to fix"]
+    assert shown == [["CheckFailed: check_x: what to fix"]]
+
+
+def test_trained_hidden_counts_with_the_reference_log_alpha():
+    x, y = torch.eye(4)[:2].repeat(4, 1), torch.tensor([0, 1] * 4)
+    net = _tiny_sparse_net(False)
+    net.fc.mask = lambda: torch.ones_like(net.fc.theta, dtype=torch.bool)  # a layer that lies about its mask
+    with pytest.raises(CheckFailed):
+        checks.check_trained(net, x, y, min_sparsity=0.7)
+    assert checks.check_trained(net, x, y, min_sparsity=0.7, hidden=1)["sparsity"] == pytest.approx(0.75)
