@@ -48,9 +48,9 @@ CONFIG_TEMPLATE = '''\
 import math
 import os
 
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor, Preprocessor
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.plugins import LateSubmissionPlugin
-from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades, NbGraderPreprocessor
 
 c = get_config()  # noqa: F821
 here = os.path.dirname(os.path.abspath(__file__))
@@ -74,7 +74,7 @@ class PerDayPenalty(LateSubmissionPlugin):
 {late}
 
 
-class ShortTracebacks(Preprocessor):
+class ShortTracebacks(NbGraderPreprocessor):  # enabled (nbconvert's base class is not)
     """In feedback, a failed check cell shows its message only: a traceback would quote hidden tests."""
 
     def preprocess_cell(self, cell, resources, index):
