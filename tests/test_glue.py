@@ -1,0 +1,169 @@
+"""Every number a chapter's prose pastes with myst-nb's ``glue`` is stored in that notebook.
+
+A markdown cell that uses ``{glue:text}`key:fmt` `` (or ``{glue}``, ``{glue:}``, ``{glue:any}``,
+``{glue:md}``, or a ``{glue}``/``{glue:figure}``/``{glue:math}``/``{glue:md}`` directive) renders the
+value that a code cell stored with ``myst_nb.glue(key, value, display=False)``. myst-nb 1.4 stores it
+as an output of that code cell whose metadata is ``{"scrapbook": {"name": key, "mime_prefix": ...}}``
+and whose data keys carry the prefix ``application/papermill.record/`` (none with ``display=True``).
+A key that is used but not stored would make the book build warn (and fail under ``-W``) or, in a
+notebook not yet re-executed, leave the text stale; this test says which key, where, and the fix.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted(p for p in (ROOT / "chapters").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+
+# roles: {glue}`key`, {glue:}`key`, {glue:any}`key`, {glue:text}`key:fmt`, {glue:md}`key:fmt`
+ROLE = re.compile(r"\{glue(?::(?:any|text|md)?)?\}`([^`]+)`")
+# directives: ```{glue} key, ```{glue:figure} key, ```{glue:math} key, ```{glue:md} key (also ::: fences)
+DIRECTIVE = re.compile(r"^[ \t]*(?:`{3,}|:{3,})\{glue(?::(?:any|figure|math|md)?)?\}[ \t]+(\S+)", re.MULTILINE)
+ROLE_WITH_FORMAT = re.compile(r"\{glue:(text|md)\}`([^`]+)`")
+INLINE_CODE = re.compile(r"``.+?``")  # a role quoted inside a code span is not a use
+GLUE_PREFIX = "application/papermill.record/"
+
+
+def _key(text: str) -> str:
+    """The key of a role's content ``[doc::]key[:fmt]`` (glue keys contain no colon)."""
+    return text.split("::", 1)[-1].split(":", 1)[0].strip()
+
+
+def used_keys(nb: nbformat.NotebookNode) -> dict[str, list[int]]:
+    """Glue keys pasted by the notebook's markdown cells, each with the indices of the cells using it."""
+    keys: dict[str, list[int]] = {}
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "markdown":
+            continue
+        source = INLINE_CODE.sub("", cell.source)
+        for match in [*ROLE.finditer(source), *DIRECTIVE.finditer(source)]:
+            keys.setdefault(_key(match.group(1)), []).append(index)
+    return keys
+
+
+def stored_keys(nb: nbformat.NotebookNode) -> dict[str, list[nbformat.NotebookNode]]:
+    """Glue keys stored in the code cells' outputs (the myst-nb 1.4 ``scrapbook`` metadata)."""
+    keys: dict[str, list[nbformat.NotebookNode]] = {}
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for output in cell.get("outputs", []):
+            scrapbook = output.get("metadata", {}).get("scrapbook")
+            if scrapbook is not None:
+                keys.setdefault(scrapbook["name"], []).append(output)
+    return keys
+
+
+def text_plain(output: nbformat.NotebookNode) -> str | None:
+    """The text/plain value of a stored glue output, with or without the papermill prefix."""
+    data = output.get("data", {})
+    return data.get(GLUE_PREFIX + "text/plain", data.get("text/plain"))
+
+
+def glue_problems(nb: nbformat.NotebookNode, name: str = "notebook") -> list[str]:
+    """Every used key that is not stored, stored twice, or cannot take the format its role asks for."""
+    from myst_nb.core.variables import format_plain_text
+
+    stored = stored_keys(nb)
+    problems = []
+    for key, cells in sorted(used_keys(nb).items()):
+        if key not in stored:
+            problems.append(f"{name}: glue key {key!r} is used in markdown cell(s) {cells} but no code cell "
+                            f"stores it: add `glue({key!r}, value, display=False)` to the cell that computes it "
+                            f"and re-execute the notebook")
+    for key, outputs in sorted(stored.items()):
+        if len(outputs) > 1:
+            problems.append(f"{name}: glue key {key!r} is stored {len(outputs)} times (myst-nb keeps the last): "
+                            "give each value its own key")
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "markdown":
+            continue
+        for match in ROLE_WITH_FORMAT.finditer(INLINE_CODE.sub("", cell.source)):
+            content = match.group(2).split("::", 1)[-1]
+            key, _, fmt = content.partition(":")
+            if key not in stored or not fmt:
+                continue
+            text = text_plain(stored[key][-1])
+            if text is None:
+                problems.append(f"{name}: glue key {key!r} (markdown cell {index}) has no text/plain value")
+                continue
+            try:
+                format_plain_text(text, fmt)
+            except (ValueError, TypeError) as exc:
+                problems.append(f"{name}: glue key {key!r} (markdown cell {index}) stores {text!r}, which the "
+                                f"format {fmt!r} cannot print ({exc}): glue a number, or change the format")
+    return problems
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[str(p.relative_to(ROOT)) for p in NOTEBOOKS])
+def test_every_glued_key_is_stored(path):
+    nb = nbformat.read(path, as_version=4)
+    assert glue_problems(nb, str(path.relative_to(ROOT))) == []
+
+
+def test_some_chapters_glue_their_numbers():
+    """The check above is not vacuous: chapters 5-7 paste computed numbers through glue."""
+    for stem in ("05_", "06_", "07_"):
+        (path,) = [p for p in NOTEBOOKS if p.name.startswith(stem)]
+        nb = nbformat.read(path, as_version=4)
+        assert used_keys(nb) and stored_keys(nb), path.name
+
+
+def _glue_output(key: str, value) -> nbformat.NotebookNode:
+    """The output that ``myst_nb.glue(key, value, display=False)`` emits, captured in-process."""
+    from myst_nb.ext import glue as glue_module
+
+    captured = {}
+
+    def fake_display(data, raw, metadata):
+        captured.update(data=data, metadata=metadata)
+
+    original = glue_module.ipy_display
+    glue_module.ipy_display = fake_display
+    try:
+        glue_module.glue(key, value, display=False)
+    finally:
+        glue_module.ipy_display = original
+    return nbformat.v4.new_output("display_data", data=captured["data"], metadata=captured["metadata"])
+
+
+def _notebook(markdown: str, outputs: list[nbformat.NotebookNode]) -> nbformat.NotebookNode:
+    code = nbformat.v4.new_code_cell("from myst_nb import glue")
+    code.outputs = outputs
+    return nbformat.v4.new_notebook(cells=[code, nbformat.v4.new_markdown_cell(markdown)])
+
+
+def test_glue_output_is_read_as_myst_nb_stores_it():
+    output = _glue_output("ms", 0.1312)
+    assert output.metadata["scrapbook"]["name"] == "ms"
+    assert text_plain(output) == "0.1312"
+    nb = _notebook("about {glue:text}`ms:.2f` ms per value", [output])
+    assert stored_keys(nb).keys() == {"ms"}
+    assert glue_problems(nb) == []
+
+
+def test_a_missing_key_fails_with_its_name_and_the_fix():
+    nb = _notebook("about {glue:text}`ms:.2f` ms, {glue}`other` and\n\n```{glue:figure} fig-x\n```\n",
+                   [_glue_output("ms", 0.13)])
+    problems = glue_problems(nb, "tiny.ipynb")
+    assert len(problems) == 2                                    # one per missing key, in key order
+    assert "'fig-x'" in problems[0] and "directive" not in problems[0]
+    assert "'other'" in problems[1] and "markdown cell(s) [1]" in problems[1] and "glue('other'" in problems[1]
+
+
+def test_a_key_quoted_in_a_code_span_is_not_a_use():
+    nb = _notebook("write ``{glue:text}`key:.2f` `` in the markdown", [])
+    assert used_keys(nb) == {}
+
+
+def test_a_duplicate_key_and_an_unformattable_value_fail():
+    nb = _notebook("{glue:text}`x:.2f` and {glue:text}`word:.1f`",
+                   [_glue_output("x", 1.0), _glue_output("x", 2.0), _glue_output("word", "many")])
+    problems = glue_problems(nb)
+    assert any("'x' is stored 2 times" in p for p in problems)
+    assert any("'word'" in p and "cannot print" in p for p in problems)
+    assert not any("'x'" in p and "cannot print" in p for p in problems)
