@@ -252,7 +252,7 @@ def explorable(draw: Callable[..., Any], parameters: Parameter | Sequence[Parame
     if play:
         player = widgets.Play(min=0, max=len(parameters[0].values) - 1, step=1,
                               value=parameters[0].default_index, interval=int(interval_ms),
-                              description="play", )
+                              description="play", repeat=True)  # from the last frame, Play restarts
         # one-way: a two-way link to the slider stops the slider's own link to the frames in the
         # book's widget manager (html-manager 1.0.15, checked in the browser)
         links.append(widgets.jsdlink((player, "value"), (sliders[0], "index")))
