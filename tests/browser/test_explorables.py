@@ -148,6 +148,15 @@ def _verify(tab, box, exp: Explorable, what: str, problems: list[str]) -> bool:
     return True
 
 
+def _expect(box, exp: Explorable, handles, k: int, want: int, what: str, counts: dict, problems: list) -> None:
+    """After a move: slider ``k`` must stand at ``want`` and the visible frame must be the stored one."""
+    got = _positions(handles)[k]
+    if got != want:
+        problems.append(f"{what}: the slider stands at {got}, expected {want}")
+    elif _verify(None, box, exp, what, problems):
+        counts["frames_verified"] += 1
+
+
 def _drag(tab, handle, track, fraction: float) -> None:
     h, t = handle.bounding_box(), track.bounding_box()
     tab.mouse.move(h["x"] + h["width"] / 2, h["y"] + h["height"] / 2)
@@ -179,20 +188,13 @@ def exercise_explorable(tab, box, exp: Explorable, label: str, shots: bool = Tru
             tab.keyboard.press(key)
             tab.wait_for_timeout(100)
             counts["keyboard_moves"] += 1
-            got = _positions(handles)[k]
-            if got != want:
-                problems.append(f"{label} slider {k}: {key} moved it to {got}, expected {want}")
-            elif _verify(tab, box, exp, f"{label} slider {k} after {key}", problems):
-                counts["frames_verified"] += 1
+            _expect(box, exp, handles, k, want, f"{label} slider {k} after {key}", counts, problems)
         # a drag to the middle (or to the end when the middle is where ArrowRight left it)
         target = (n - 1) // 2 if (n - 1) // 2 != 1 else n - 1
         _drag(tab, handle, tracks[k], target / (n - 1))
         counts["drags"] += 1
-        got = _positions(handles)[k]
-        if got != target:
-            problems.append(f"{label} slider {k}: a drag to position {target} of {n} left it at {got}")
-        elif _verify(tab, box, exp, f"{label} slider {k} after a drag", problems):
-            counts["frames_verified"] += 1
+        _expect(box, exp, handles, k, target, f"{label} slider {k} after a drag to {target} of {n}",
+                counts, problems)
         if k == 0 and shots:
             box.screenshot(path=str(SCREENSHOTS / f"explorable-{label}-after.png"))
     if exp.play and play:
