@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from course_lib.plots import apply_style
+from course_lib.validation import boolean, nonnegative_int
 
 #: Environment variable that overrides the automatic device choice.
 DEVICE_ENV = "COURSE_DEVICE"
@@ -63,13 +64,10 @@ def seed_everything(seed: int) -> None:
     ValueError
         If ``seed`` is negative.
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an integer, got {seed!r} ({type(seed).__name__}).")
-    if seed < 0:
-        raise ValueError(f"seed must be non-negative, got {seed}.")
-    random.seed(int(seed))
-    np.random.seed(int(seed))
-    torch.manual_seed(int(seed))  # also seeds every CUDA device
+    seed = nonnegative_int(seed, "seed", hint="pass e.g. seed=0")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -106,10 +104,11 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
                 "(torch.cuda.is_available() is False). Use device='cpu' (or 'auto'), or install a "
                 "CUDA build of torch on a machine with a GPU."
             )
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
+        n = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= n:
             raise ValueError(
-                f"device {str(dev)!r} was requested but only {torch.cuda.device_count()} CUDA "
-                "device(s) exist; use 'cuda:0' .. 'cuda:{n-1}' or 'auto'."
+                f"device {str(dev)!r} was requested but only {n} CUDA device(s) exist; "
+                f"use 'cuda:0' .. 'cuda:{n - 1}' or 'auto'."
             )
     elif dev.type == "mps":
         if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
@@ -145,6 +144,7 @@ def setup(seed: int = 0, device: str | torch.device | None = None, verbose: bool
     device(type='cpu')
     """
     seed_everything(seed)
+    verbose = boolean(verbose, "verbose")
     dev = pick_device(device)
     apply_style()
     if verbose:

@@ -60,3 +60,19 @@ def test_unknown_device_name():
 def test_bad_seed(seed, err):
     with pytest.raises(err, match="seed must be"):
         course_lib.setup(seed=seed, device="cpu")
+
+
+def test_numpy_seed_is_accepted():
+    assert course_lib.setup(seed=np.int64(7), device="cpu", verbose=False).seed == 7
+
+
+def test_verbose_must_be_a_flag():
+    with pytest.raises(TypeError, match="verbose must be True or False, got 0"):
+        course_lib.setup(seed=0, device="cpu", verbose=0)
+
+
+def test_missing_cuda_index_names_the_valid_range(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    with pytest.raises(ValueError, match=r"only 2 CUDA device\(s\) exist; use 'cuda:0' \.\. 'cuda:1' or 'auto'"):
+        runtime.pick_device("cuda:5")
