@@ -17,8 +17,10 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-#: Tolerance for "sums to one".
-ATOL = 1e-9
+from course_lib.validation import nonnegative_int
+
+#: Tolerance for "sums to one": the normalization check of :class:`Table`.
+ATOL = 1e-6
 
 
 class Table:
@@ -60,9 +62,11 @@ class Table:
         given: Sequence[str] = (),
     ) -> None:
         p = np.asarray(probs, dtype=float)
-        names = tuple(names)
+        if not isinstance(names, str):
+            names = tuple(names)
         if isinstance(names, str) or not all(isinstance(n, str) for n in names):
-            raise ValueError(f"names must be a sequence of strings, got {names!r}.")
+            raise TypeError(f"names must be a sequence of strings, one per axis (e.g. names=['x', 'y']), "
+                            f"got {names!r}.")
         if len(set(names)) != len(names):
             raise ValueError(f"variable names must be distinct, got {names}.")
         if p.ndim != len(names):
@@ -94,7 +98,7 @@ class Table:
             raise ValueError(f"states given for unknown variables {sorted(extra)}; names are {names}.")
         target_axes = tuple(i for i, n in enumerate(names) if n not in given)
         sums = p.sum(axis=target_axes)
-        if not np.allclose(sums, 1.0, atol=1e-6):
+        if not np.allclose(sums, 1.0, atol=ATOL):
             what = "the whole table" if not given else f"each value of {list(given)}"
             raise ValueError(
                 f"the table is not normalized: it must sum to 1 over {what}, but sums range "
@@ -268,6 +272,7 @@ class Table:
 
     def to_text(self, precision: int = 3) -> str:
         """A plain-text listing of every entry, one row per state combination."""
+        precision = nonnegative_int(precision, "precision", meaning="decimal places")
         rows = []
         it = np.nditer(self.probs, flags=["multi_index"])
         for v in it:

@@ -83,6 +83,20 @@ def test_names_must_match_axes():
         Table([[0.25, 0.25], [0.25, 0.25]], ["x"])
 
 
+@pytest.mark.parametrize("names", ["xy", ["x", 1]])
+def test_names_must_be_strings_one_per_axis(names):
+    # a single string used to pass as its letters ("xy" -> ('x', 'y')); it is a wrong type
+    with pytest.raises(TypeError, match=r"names must be a sequence of strings, one per axis \(e\.g\. names="):
+        Table([[0.25, 0.25], [0.25, 0.25]], names)
+
+
+def test_to_text_precision_is_a_count(joint):
+    rows = joint.to_text(precision=np.int64(2)).splitlines()[1:]
+    assert all(len(r.split()[-1].split(".")[1]) == 2 for r in rows)
+    with pytest.raises(TypeError, match=r"precision \(decimal places\) must be an integer >= 0, got 2\.5"):
+        joint.to_text(precision=2.5)
+
+
 def test_duplicate_names_rejected():
     with pytest.raises(ValueError, match="must be distinct"):
         Table([[0.25, 0.25], [0.25, 0.25]], ["x", "x"])
