@@ -11,14 +11,14 @@ The policy:
   number, ``np.bool_(True)`` a flag); ``bool`` is never a number here, although Python makes it one.
 
 Every message names the argument, what it means (when the caller says), what was passed and the fix,
-e.g. ``n_samples (Monte Carlo samples) must be an integer >= 1, got 0; use n_samples >= 1.``
+e.g. ``n_samples (Monte Carlo samples) must be a positive integer, got 0; use n_samples >= 1.``
 Each check returns the value converted to the plain Python type (``int``, ``float``, ``bool``).
 """
 from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import TypeVar
 
 import numpy as np
@@ -44,9 +44,24 @@ def _is_real(value: object) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
-def integer(value: object, name: str, *, minimum: int | None = None, meaning: str | None = None,
-            hint: str | None = None) -> int:
-    """Check an integer argument, optionally bounded below.
+def _check_integer(value: object, name: str, minimum: int | None, maximum: int | None, what: str,
+                   meaning: str | None, hint: str | None) -> int:
+    label = _label(name, meaning)
+    if not _is_integer(value):
+        example = 1 if minimum is None else max(minimum, 1) if maximum is None else minimum
+        raise TypeError(f"{label} must be {what}, got {value!r} ({type(value).__name__}); "
+                        f"pass a whole number, e.g. {name}={example}.")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        if hint is None:
+            hint = (f"use {name} <= {maximum}" if minimum is None else f"use {name} >= {minimum}"
+                    if maximum is None else f"use a value from {minimum} to {maximum}")
+        raise ValueError(f"{label} must be {what}, got {value}; {hint}.")
+    return int(value)
+
+
+def integer(value: object, name: str, *, minimum: int | None = None, maximum: int | None = None,
+            meaning: str | None = None, hint: str | None = None) -> int:
+    """Check an integer argument, optionally within ``minimum .. maximum`` (both included).
 
     Parameters
     ----------
@@ -54,12 +69,13 @@ def integer(value: object, name: str, *, minimum: int | None = None, meaning: st
         The argument to check.
     name : str
         Its name, as the caller spells it (it opens the message).
-    minimum : int, optional
-        The smallest allowed value.
+    minimum, maximum : int, optional
+        The smallest and the largest allowed value; ``None`` leaves that side open.
     meaning : str, optional
         What the argument is, shown in brackets after its name (e.g. ``"Monte Carlo samples"``).
     hint : str, optional
-        The fix, for a value below ``minimum``; by default ``"use {name} >= {minimum}"``.
+        The fix for a value out of range; by default the allowed range is restated
+        (``"use n_grid >= 3"``).
 
     Returns
     -------
@@ -71,27 +87,36 @@ def integer(value: object, name: str, *, minimum: int | None = None, meaning: st
     TypeError
         If ``value`` is not an integer (``bool``, ``float``, ``str``, ``None``, ...).
     ValueError
-        If ``value`` is below ``minimum``.
+        If ``value`` is out of range.
     """
-    label = _label(name, meaning)
-    bound = "" if minimum is None else f" >= {minimum}"
-    if not _is_integer(value):
-        example = 1 if minimum is None else max(minimum, 1)
-        raise TypeError(f"{label} must be an integer{bound}, got {value!r} ({type(value).__name__}); "
-                        f"pass a whole number, e.g. {name}={example}.")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{label} must be an integer{bound}, got {value}; {hint or f'use {name}{bound}'}.")
-    return int(value)
+    if minimum is not None and maximum is not None:
+        what = f"an integer from {minimum} to {maximum}"
+    else:
+        what = "an integer" + ("" if minimum is None else f" >= {minimum}") + (
+            "" if maximum is None else f" <= {maximum}")
+    return _check_integer(value, name, minimum, maximum, what, meaning, hint)
 
 
 def positive_int(value: object, name: str, *, meaning: str | None = None, hint: str | None = None) -> int:
     """Check an integer >= 1 (a count, a size). See :func:`integer` for the parameters and errors."""
-    return integer(value, name, minimum=1, meaning=meaning, hint=hint)
+    return _check_integer(value, name, 1, None, "a positive integer", meaning, hint)
 
 
 def nonnegative_int(value: object, name: str, *, meaning: str | None = None, hint: str | None = None) -> int:
     """Check an integer >= 0 (a seed, an index, a gap). See :func:`integer` for the parameters and errors."""
-    return integer(value, name, minimum=0, meaning=meaning, hint=hint)
+    return _check_integer(value, name, 0, None, "a non-negative integer", meaning, hint)
+
+
+def _check_real(value: object, name: str, ok: Callable[[float], bool], what: str, meaning: str | None,
+                hint: str) -> float:
+    label = _label(name, meaning)
+    if not _is_real(value):
+        raise TypeError(f"{label} must be {what}, got {value!r} ({type(value).__name__}); "
+                        f"pass a number such as {name}=1.0.")
+    v = float(value)
+    if not (math.isfinite(v) and ok(v)):
+        raise ValueError(f"{label} must be {what}, got {value!r}; {hint}.")
+    return v
 
 
 def finite_float(value: object, name: str, *, low: float | None = None, high: float | None = None,
@@ -112,7 +137,7 @@ def finite_float(value: object, name: str, *, low: float | None = None, high: fl
     meaning : str, optional
         What the argument is, shown in brackets after its name.
     hint : str, optional
-        The fix for a wrong value; by default the allowed interval is restated.
+        The fix for a wrong value; by default "pass a value in that range".
 
     Returns
     -------
@@ -122,42 +147,44 @@ def finite_float(value: object, name: str, *, low: float | None = None, high: fl
     Raises
     ------
     TypeError
-        If ``value`` is not a real number.
+        If ``value`` is not a real number (``str``, ``None``, an array, a ``bool``, ...).
     ValueError
         If ``value`` is NaN, infinite or outside the interval.
     """
-    label = _label(name, meaning)
     parts = [] if low is None else [f"{'>' if low_open else '>='} {low:g}"]
     parts += [] if high is None else [f"{'<' if high_open else '<='} {high:g}"]
     what = "a finite number" + (" " + " and ".join(parts) if parts else "")
-    if not _is_real(value):
-        raise TypeError(f"{label} must be {what}, got {value!r} ({type(value).__name__}); "
-                        f"pass a number such as {name}=1.0.")
-    v = float(value)
-    too_low = low is not None and (v <= low if low_open else v < low)
-    too_high = high is not None and (v >= high if high_open else v > high)
-    if not math.isfinite(v) or too_low or too_high:
-        raise ValueError(f"{label} must be {what}, got {value!r}; {hint or 'pass a value in that range'}.")
-    return v
+
+    def ok(v: float) -> bool:
+        above = low is None or (v > low if low_open else v >= low)
+        below = high is None or (v < high if high_open else v <= high)
+        return above and below
+
+    return _check_real(value, name, ok, what, meaning, hint or "pass a value in that range")
 
 
 def positive_float(value: object, name: str, *, meaning: str | None = None, hint: str | None = None) -> float:
     """Check a finite number > 0 (a scale, a precision). See :func:`finite_float`."""
-    return finite_float(value, name, low=0.0, low_open=True, meaning=meaning,
-                        hint=hint or f"pass e.g. {name}=1.0")
+    return _check_real(value, name, lambda v: v > 0, "a positive finite number", meaning,
+                       hint or f"pass e.g. {name}=1.0")
 
 
 def nonnegative_float(value: object, name: str, *, meaning: str | None = None,
                       hint: str | None = None) -> float:
     """Check a finite number >= 0 (a weight that may vanish). See :func:`finite_float`."""
-    return finite_float(value, name, low=0.0, meaning=meaning, hint=hint or f"pass e.g. {name}=0.0")
+    return _check_real(value, name, lambda v: v >= 0, "a non-negative finite number", meaning,
+                       hint or f"pass e.g. {name}=0.0")
 
 
 def probability(value: object, name: str, *, low_open: bool = False, high_open: bool = False,
                 meaning: str | None = None, hint: str | None = None) -> float:
     """Check a probability in [0, 1]; ``low_open``/``high_open`` exclude 0 or 1. See :func:`finite_float`."""
-    return finite_float(value, name, low=0.0, high=1.0, low_open=low_open, high_open=high_open,
-                        meaning=meaning, hint=hint or f"pass e.g. {name}=0.5")
+    what = f"a probability in {'(' if low_open else '['}0, 1{')' if high_open else ']'}"
+
+    def ok(v: float) -> bool:
+        return (v > 0 if low_open else v >= 0) and (v < 1 if high_open else v <= 1)
+
+    return _check_real(value, name, ok, what, meaning, hint or f"pass e.g. {name}=0.5")
 
 
 def boolean(value: object, name: str, *, meaning: str | None = None) -> bool:

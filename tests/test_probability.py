@@ -93,7 +93,7 @@ def test_names_must_be_strings_one_per_axis(names):
 def test_to_text_precision_is_a_count(joint):
     rows = joint.to_text(precision=np.int64(2)).splitlines()[1:]
     assert all(len(r.split()[-1].split(".")[1]) == 2 for r in rows)
-    with pytest.raises(TypeError, match=r"precision \(decimal places\) must be an integer >= 0, got 2\.5"):
+    with pytest.raises(TypeError, match=r"precision \(decimal places\) must be a non-negative integer, got 2\.5"):
         joint.to_text(precision=2.5)
 
 
