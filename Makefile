@@ -101,8 +101,11 @@ check: $(STAMP)
 	$(MAKE) --no-print-directory lint-workflows
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider --ignore=tests/browser -m "not slow"
 
+# ruff's lint rules and its formatter's style, configured in pyproject.toml ([tool.ruff*]); the
+# formatter only checks here (`ruff format` rewrites the files).
 lint: $(STAMP)
 	$(BIN)/ruff check
+	$(BIN)/ruff format --check
 
 # .github/workflows, offline: actionlint (syntax, expressions, needs, permissions, runner labels)
 # and zizmor's security audit (pinned in requirements.txt, configured in .github/zizmor.yml).
