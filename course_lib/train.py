@@ -4,10 +4,10 @@ The objective is the negative ELBO of the paper, per mini-batch of size B,
 
 .. math::
 
-    \\mathcal{L}_\\beta = N \\cdot \\frac1B \\sum_{i \\in \\text{batch}}
-        \\mathrm{CE}(f(x_i), y_i) + \\beta \\, \\mathrm{KL}(q \\,\\|\\, p),
+    \\mathcal{L}_\\kappa = N \\cdot \\frac1B \\sum_{i \\in \\text{batch}}
+        \\mathrm{CE}(f(x_i), y_i) + \\kappa \\, \\mathrm{KL}(q \\,\\|\\, p),
 
-with N the training-set size and the KL weight beta warmed up from 0 to 1 (a dense net has
+with N the training-set size and the KL weight kappa (``kl_weight``) warmed up from 0 to 1 (a dense net has
 no KL).  Adam with a linearly decaying learning rate; the data live on the device as two
 tensors and batches are drawn by indexing with a seeded permutation (no DataLoader, no
 per-batch host copies).
@@ -84,9 +84,9 @@ class Recipe:
     lr_final_frac : float
         Learning rate of the last epoch as a fraction of ``lr``.
     kl_start : float
-        Epoch (fractional) until which the KL weight beta is 0.
+        Epoch (fractional) until which the KL weight kappa is 0.
     kl_full : float
-        Epoch at which beta reaches 1 (linear ramp in between, per step).
+        Epoch at which kappa reaches 1 (linear ramp in between, per step).
     log_sigma2_init : float
         Initial log sigma^2 of the sparse layers.
     threshold : float
@@ -142,8 +142,8 @@ class Recipe:
         if not isinstance(self.train_clip, bool):
             raise bad("train_clip", self.train_clip, "True or False")
 
-    def beta(self, t: float) -> float:
-        """KL weight at fractional epoch ``t`` (0 before ``kl_start``, 1 after ``kl_full``)."""
+    def kl_weight(self, t: float) -> float:
+        """KL weight kappa at fractional epoch ``t`` (0 before ``kl_start``, 1 after ``kl_full``)."""
         if self.kl_full <= self.kl_start:
             return 1.0 if t >= self.kl_start else 0.0
         return min(1.0, max(0.0, (t - self.kl_start) / (self.kl_full - self.kl_start)))
@@ -161,7 +161,7 @@ class Recipe:
 #: The paper's recipes, as its authors' code runs them (Molchanov et al., 2017;
 #: ``svdo-lasagne/experiments/lenet/*-ard.py`` and ``nets/optpolicy.py`` in
 #: github.com/bayesgroup/variational-dropout-sparsifies-dnn): 200 epochs, batch 100, Adam;
-#: beta = 0 for 5 epochs, then ramped to 1 by epoch 20; log sigma^2 = -10, threshold 3;
+#: kappa = 0 for 5 epochs, then ramped to 1 by epoch 20; log sigma^2 = -10, threshold 3;
 #: fully connected weights from N(0, 0.01^2), Glorot-uniform convolutions, zero biases;
 #: inputs = pixels / 255 minus the mean training image; ``train_clip``.  The learning rate
 #: differs per model: LeNet-300-100 keeps 1e-3 for 100 epochs and then decays linearly
@@ -257,8 +257,8 @@ def center_inputs(x_train: torch.Tensor, x_test: torch.Tensor) -> tuple[torch.Te
 
 
 def training_step(net: torch.nn.Module, opt: torch.optim.Optimizer, xb: torch.Tensor,
-                  yb: torch.Tensor, n_train: int, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """One optimizer step on the negative ELBO ``n_train * mean CE + beta * KL``.
+                  yb: torch.Tensor, n_train: int, kl_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step on the negative ELBO ``n_train * mean CE + kl_weight * KL``.
 
     Parameters
     ----------
@@ -269,8 +269,8 @@ def training_step(net: torch.nn.Module, opt: torch.optim.Optimizer, xb: torch.Te
         The mini-batch (images and labels), already on the device.
     n_train : int
         Training-set size N (scales the data term to the whole set).
-    beta : float
-        KL weight.
+    kl_weight : float
+        The KL weight kappa.
 
     Returns
     -------
@@ -279,7 +279,7 @@ def training_step(net: torch.nn.Module, opt: torch.optim.Optimizer, xb: torch.Te
     """
     ce = F.cross_entropy(net(xb), yb)
     kl = net.kl()
-    loss = n_train * ce + beta * kl if kl.requires_grad else n_train * ce
+    loss = n_train * ce + kl_weight * kl if kl.requires_grad else n_train * ce
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -323,6 +323,10 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
             f"{path}: not a course_lib.train checkpoint of format {CHECKPOINT_FORMAT}. "
             "Delete it to start the run over, or point --out at another folder."
         )
+    # Checkpoints written before the KL weight was named kl_weight (issue 17) call the
+    # history column "beta": rename it, in place in each row, so a resumed history is uniform.
+    state["history"] = [{("kl_weight" if k == "beta" else k): v for k, v in row.items()}
+                        for row in state.get("history", [])]
     return state
 
 
@@ -378,7 +382,7 @@ def train(
         record snapshots during training (e.g. a layer's log alpha for a figure per epoch):
         ``epoch`` counts from 1, ``model`` is the network (in training mode; read it, do not
         change it, and copy what you keep to the CPU), ``row`` a copy of that epoch's entry of
-        ``metrics["history"]`` (``epoch, lr, beta, train_ce, kl, test_error, compression,
+        ``metrics["history"]`` (``epoch, lr, kl_weight, train_ce, kl, test_error, compression,
         layer_sparsity, seconds``).  It runs after the epoch's checkpoint is written, and the
         global torch RNG is restored afterwards, so a hook cannot change the run.  On
         ``resume`` it is called for the remaining epochs only.
@@ -503,10 +507,10 @@ def train(
         it = batches(n_train, rec.batch_size, gen, dev)
         if progress:
             it = tqdm(it, total=steps, desc=f"epoch {epoch + 1}/{rec.epochs}", leave=False)
-        beta = 0.0
+        kl_weight = 0.0
         for step, idx in enumerate(it):
-            beta = rec.beta(epoch + (step + 1) / steps) if sparse else 0.0
-            ce, kl_val = training_step(net, opt, x_tr[idx], y_tr[idx], n_train, beta)
+            kl_weight = rec.kl_weight(epoch + (step + 1) / steps) if sparse else 0.0
+            ce, kl_val = training_step(net, opt, x_tr[idx], y_tr[idx], n_train, kl_weight)
             ce_sum += ce * len(idx)
             if on_step is not None:
                 on_step(epoch, step)
@@ -519,14 +523,14 @@ def train(
                 f"training diverged in epoch {epoch + 1}: mean train CE = {train_ce}, KL = {kl_last}; "
                 f"{last}. Check the inputs for NaN/inf, or lower the learning rate (now {lr:g})."
             )
-        row = {"epoch": epoch + 1, "lr": lr, "beta": beta,
+        row = {"epoch": epoch + 1, "lr": lr, "kl_weight": kl_weight,
                "train_ce": train_ce, "kl": kl_last,
                "test_error": evaluate(net, x_te, y_te),
                "compression": compression(net), "layer_sparsity": layer_sparsity(net),
                "seconds": seconds}
         history.append(row)
         if log:
-            print(f"epoch {epoch + 1:3d}  lr {lr:.2e}  beta {beta:.2f}  train CE {row['train_ce']:.4f}  "
+            print(f"epoch {epoch + 1:3d}  lr {lr:.2e}  kl_weight {kl_weight:.2f}  train CE {row['train_ce']:.4f}  "
                   f"test error {100 * row['test_error']:.2f} %  compression {row['compression']:.1f}x  "
                   f"({seconds:.0f} s)")
         if ckpt_path is not None:

@@ -52,8 +52,9 @@ def test_paper_recipe_is_the_papers():
         r = T.get_recipe("paper", model)
         assert (r.epochs, r.batch_size, r.lr, r.log_sigma2_init, r.threshold) == (200, 100, 1e-3, -10.0, 3.0)
         assert (r.init, r.inputs, r.train_clip) == ("paper", "center", True)
-        assert r.beta(0.0) == 0.0 and r.beta(5.0) == 0.0
-        assert r.beta(12.5) == pytest.approx(0.5) and r.beta(20.0) == 1.0 and r.beta(150) == 1.0
+        assert r.kl_weight(0.0) == 0.0 and r.kl_weight(5.0) == 0.0
+        assert r.kl_weight(12.5) == pytest.approx(0.5) and r.kl_weight(20.0) == 1.0
+        assert r.kl_weight(150) == 1.0
         assert r.lr_at(0) == 1e-3
     # LeNet-5: linear decay from the first epoch (the authors' lr_linear_to0) ...
     r = T.get_recipe("paper", "lenet5")
@@ -161,8 +162,8 @@ def test_train_learns_and_reports(tiny_data, tmp_path):
     assert m["model"] == "lenet300" and m["recipe"] == "quick" and m["epochs"] == 3
     assert len(m["history"]) == 3 and m["history"][-1]["epoch"] == 3
     assert m["test_error"] < 0.2  # chance is 0.75 on the 4-class toy data
-    assert m["history"][0]["beta"] == T.get_recipe("quick", "lenet300").beta(1.0)
-    assert m["history"][-1]["beta"] == 1.0 and m["history"][-1]["kl"] > 0
+    assert m["history"][0]["kl_weight"] == T.get_recipe("quick", "lenet300").kl_weight(1.0)
+    assert m["history"][-1]["kl_weight"] == 1.0 and m["history"][-1]["kl"] > 0
     on_disk = json.loads((tmp_path / "metrics.json").read_text())
     assert on_disk["test_error"] == m["test_error"]
     assert set(on_disk["layer_sparsity"]) == {"fc1", "fc2", "fc3"}
@@ -297,6 +298,19 @@ def test_resume_of_a_finished_run_changes_nothing(tiny_data, tmp_path):
     _, first = T.train(**kw)
     _, again = T.train(resume=True, **kw)
     assert again["test_error"] == first["test_error"] and again["history"] == first["history"]
+
+
+def test_a_checkpoint_with_the_old_beta_column_resumes_with_kl_weight(tiny_data, tmp_path):
+    kw = dict(epochs=1, data=tiny_data, progress=False, out=tmp_path)
+    _, first = T.train("lenet300", **kw)
+    ckpt = tmp_path / "checkpoint.pt"
+    state = torch.load(ckpt, weights_only=True)  # as written before the rename (issue 17)
+    state["history"] = [{("beta" if k == "kl_weight" else k): v for k, v in row.items()}
+                        for row in state["history"]]
+    torch.save(state, ckpt)
+    assert list(T.load_checkpoint(ckpt)["history"][0]) == list(first["history"][0])
+    _, again = T.train("lenet300", resume=True, **kw)
+    assert again["history"] == first["history"]
 
 
 # --- bad input -------------------------------------------------------------------------
