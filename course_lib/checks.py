@@ -472,29 +472,30 @@ def _regression_problem(n: int = 12, d: int = 3, seed: int = 2):
     return Phi, t, m, S, 2.0, 5.0
 
 
-def _kl_gauss(m, S, alpha, D, logdet_S) -> float:
-    return float(0.5 * (alpha * np.trace(S) + alpha * m @ m - D - D * math.log(alpha) - logdet_S))
+def _kl_gauss(m, S, lam, D, logdet_S) -> float:
+    return float(0.5 * (lam * np.trace(S) + lam * m @ m - D - D * math.log(lam) - logdet_S))
 
 
-def _elbo_parts(m, S, Phi, t, alpha, beta) -> dict[str, float]:
+def _elbo_parts(m, S, Phi, t, lam, beta) -> dict[str, float]:
     """The pieces of the exact ELBO of q = N(m, S) (and their typical corruptions)."""
     N, D = Phi.shape
     resid2 = float(np.sum((t - Phi @ m) ** 2))
     trace = float(np.trace(Phi @ S @ Phi.T))
     const = 0.5 * N * math.log(beta / (2 * math.pi))
     logdet_S = float(np.linalg.slogdet(S)[1])
-    kl = _kl_gauss(m, S, alpha, D, logdet_S)
+    kl = _kl_gauss(m, S, lam, D, logdet_S)
     return dict(const=const, resid2=resid2, trace=trace, kl=kl, beta=beta, N=N, D=D,
                 logdet_S=logdet_S)
 
 
 @_graded
 def check_elbo(fn: Callable[..., float], hidden: int | None = None) -> None:
-    """Check ``fn(m, S, Phi, t, alpha, beta) -> ELBO`` of q = N(m, S) in closed form.
+    """Check ``fn(m, S, Phi, t, prior_precision, beta) -> ELBO`` of q = N(m, S) in closed form.
 
-    Model p(w) = N(0, alpha^-1 I), p(t | w) = N(Phi w, beta^-1 I).  Mistakes caught: the KL's
-    sign flipped; a missing 1/2 in the KL or in the data term; the trace term tr(Phi S Phi^T)
-    forgotten (q's variance ignored); the KL left out; N and D swapped (``d, n = Phi.shape``);
+    Model p(w) = N(0, lambda^-1 I) (lambda = ``prior_precision``), p(t | w) = N(Phi w, beta^-1 I).
+    Mistakes caught: the KL's sign flipped; a missing 1/2 in the KL or in the data term; the
+    trace term tr(Phi S Phi^T) forgotten (q's variance ignored); the KL left out;
+ N and D swapped (``d, n = Phi.shape``);
     the ``- D`` of the KL missing; ``slogdet(S)[0]`` (the sign) for the log-determinant.  The
     reference equals :func:`course_lib.vi.linear_gaussian_elbo`.  ``hidden``: seed of other
     inputs.
@@ -508,13 +509,13 @@ def check_elbo(fn: Callable[..., float], hidden: int | None = None) -> None:
     problems = [dict(seed=2), dict(seed=3)] if hidden is None else [dict(seed=hidden, n=17, d=2),
                                                                       dict(seed=hidden + 1, n=9, d=4)]
     for kw in problems:
-        Phi, t, m, S, alpha, beta = _regression_problem(**kw)
-        p = _elbo_parts(m, S, Phi, t, alpha, beta)
+        Phi, t, m, S, lam, beta = _regression_problem(**kw)
+        p = _elbo_parts(m, S, Phi, t, lam, beta)
         N, D = p["N"], p["D"]
         data = p["const"] - 0.5 * beta * (p["resid2"] + p["trace"])
         expected = data - p["kl"]
         swapped = (0.5 * D * math.log(beta / (2 * math.pi)) - 0.5 * beta * (p["resid2"] + p["trace"])
-                   - _kl_gauss(m, S, alpha, N, p["logdet_S"]))
+                   - _kl_gauss(m, S, lam, N, p["logdet_S"]))
         mistakes = [
             ("kl_sign", data + p["kl"],
              "the KL has the wrong sign: ELBO = E_q[log p(t|w)] - KL(q || p(w)); the KL is >= 0 and "
@@ -535,13 +536,13 @@ def check_elbo(fn: Callable[..., float], hidden: int | None = None) -> None:
              "write `n, d = Phi.shape`. N multiplies log(beta / 2 pi) in the data term, D is the "
              "number of weights in the KL."),
             ("no_minus_d", data - (p["kl"] + 0.5 * D),
-             f"the KL is missing its '- D' (here D = {D}): KL(N(m, S) || N(0, I/alpha)) = 1/2 (alpha tr S "
-             "+ alpha m^T m - D - D log alpha - log det S); the D is the trace of the identity."),
+             f"the KL is missing its '- D' (here D = {D}): KL(N(m, S) || N(0, I/lambda)) = 1/2 (lambda tr S "
+             "+ lambda m^T m - D - D log lambda - log det S); the D is the trace of the identity."),
             ("slogdet_sign", data - (p["kl"] + 0.5 * p["logdet_S"] - 0.5),
              "np.linalg.slogdet(S) returns (sign, log|det S|): you used [0], the sign (1 for a "
              "covariance). Use np.linalg.slogdet(S)[1]."),
         ]
-        got = _call(fn, (m.copy(), S.copy(), Phi.copy(), t.copy(), alpha, beta), check)
+        got = _call(fn, (m.copy(), S.copy(), Phi.copy(), t.copy(), lam, beta), check)
         _diagnose(check, got, expected, mistakes, "the ELBO")
     _ok("the closed-form ELBO matches course_lib.vi.linear_gaussian_elbo on two problems.", hidden)
 
@@ -549,7 +550,7 @@ def check_elbo(fn: Callable[..., float], hidden: int | None = None) -> None:
 @_graded
 def check_mean_field(fn: Callable[..., tuple[np.ndarray, np.ndarray]], part: str | None = None,
                      hidden: int | None = None) -> None:
-    """Check ``fn(Phi, t, alpha, beta) -> (m, s2)``: the optimal factorised Gaussian q.
+    """Check ``fn(Phi, t, prior_precision, beta) -> (m, s2)``: the optimal factorised Gaussian q.
 
     The best q(w) = prod_i N(w_i | m_i, s2_i) (minimising KL(q || posterior)) has the
     posterior mean and variances ``1 / diag(S_N^-1)``.  Mistakes caught: for ``m``, the prior
@@ -573,11 +574,12 @@ def check_mean_field(fn: Callable[..., tuple[np.ndarray, np.ndarray]], part: str
     check = "check_mean_field"
     if part not in (None, "m", "s2"):
         raise ValueError(f"part must be 'm', 's2' or None, got {part!r}.")
-    Phi, t, _, _, alpha, beta = (_regression_problem() if hidden is None
-                                 else _regression_problem(n=15, d=4, seed=hidden))
-    post = BayesianLinearRegression(alpha, beta).fit(Phi, t)
-    precision = alpha * np.eye(Phi.shape[1]) + beta * Phi.T @ Phi
-    got = _call(fn, (Phi.copy(), t.copy(), alpha, beta), check)
+    Phi, t, _, _, lam, beta = (_regression_problem() if hidden is None
+                               else _regression_problem(n=15, d=4, seed=hidden))
+
+    post = BayesianLinearRegression(lam, beta).fit(Phi, t)
+    precision = lam * np.eye(Phi.shape[1]) + beta * Phi.T @ Phi
+    got = _call(fn, (Phi.copy(), t.copy(), lam, beta), check)
     if not isinstance(got, (tuple, list)) or len(got) != 2:
         raise CheckFailed(check, "return a pair (m, s2): the means and the variances of q.", "type")
     m, s2 = got
@@ -595,8 +597,9 @@ def check_mean_field(fn: Callable[..., tuple[np.ndarray, np.ndarray]], part: str
              "s2 = diag(S_N) are the posterior's marginal variances: that q minimises KL(p || q), not "
              "the ELBO's KL(q || p). Mean-field VI matches the precision: s2_i = 1 / (S_N^-1)_ii, "
              "which is smaller (VI underestimates the variance)."),
-            ("prior_variance", np.full(Phi.shape[1], 1 / alpha),
-             "s2 is the prior variance 1/alpha; use the posterior precision's diagonal, 1 / (S_N^-1)_ii."),
+            ("prior_variance", np.full(Phi.shape[1], 1 / lam),
+             "s2 is the prior variance 1/lambda (1 / prior_precision); use the posterior precision's "
+             "diagonal, 1 / (S_N^-1)_ii."),
             ("std_not_variance", np.sqrt(1.0 / np.diag(precision)),
              "you returned standard deviations; s2 asks for variances 1 / (S_N^-1)_ii."),
         ], "s2")
@@ -608,7 +611,7 @@ def check_mean_field(fn: Callable[..., tuple[np.ndarray, np.ndarray]], part: str
 
 @_graded
 def check_elbo_estimate(fn: Callable[..., float], hidden: int | None = None) -> None:
-    """Check ``fn(m, L, Phi_b, t_b, N, alpha, beta, eps) -> ELBO estimate`` on a mini-batch.
+    """Check ``fn(m, L, Phi_b, t_b, N, prior_precision, beta, eps) -> ELBO estimate`` on a mini-batch.
 
     The estimate is ``N/B * sum_i mean_s log N(t_i | phi_i^T w_s, 1/beta) - KL`` with the
     weight samples ``w_s = m + L eps_s`` (``eps`` has shape (S, D), so ``W = m + eps @ L.T``).
@@ -623,17 +626,17 @@ def check_elbo_estimate(fn: Callable[..., float], hidden: int | None = None) -> 
     """
     check = "check_elbo_estimate"
     if hidden is None:
-        Phi, t, m, S, alpha, beta = _regression_problem(n=40)
+        Phi, t, m, S, lam, beta = _regression_problem(n=40)
         batch, n_samples = np.arange(5, 15), 7
         eps = np.random.default_rng(4).normal(size=(n_samples, Phi.shape[1]))
     else:
-        Phi, t, m, S, alpha, beta = _regression_problem(n=33, d=3, seed=hidden)
+        Phi, t, m, S, lam, beta = _regression_problem(n=33, d=3, seed=hidden)
         batch, n_samples = np.arange(3, 14), 5
         eps = np.random.default_rng(hidden + 1).normal(size=(n_samples, Phi.shape[1]))
     L = np.linalg.cholesky(S)
     Phi_b, t_b = Phi[batch], t[batch]
     N, B = len(t), len(batch)
-    kl = _elbo_parts(m, S, Phi, t, alpha, beta)["kl"]
+    kl = _elbo_parts(m, S, Phi, t, lam, beta)["kl"]
 
     def loglik(W):
         resid = t_b[None, :] - W @ Phi_b.T
@@ -659,7 +662,7 @@ def check_elbo_estimate(fn: Callable[..., float], hidden: int | None = None) -> 
          "expectation over q is their mean (sum over the batch, mean over the samples: "
          "log_lik.sum(axis=1).mean())."),
     ]
-    got = _call(fn, (m.copy(), L.copy(), Phi_b.copy(), t_b.copy(), N, alpha, beta, eps.copy()), check)
+    got = _call(fn, (m.copy(), L.copy(), Phi_b.copy(), t_b.copy(), N, lam, beta, eps.copy()), check)
     _diagnose(check, got, expected, mistakes, "the ELBO estimate")
     _ok("the mini-batch estimate scales the data term by N/B and subtracts the KL.", hidden)
 

@@ -4,9 +4,10 @@ Chapter 3 ("Bayesian machine learning") needs two posteriors over weights:
 
 * **Bayesian linear regression** (Bishop 2006, §3.3), where everything is Gaussian and
   closed-form: the posterior p(w | t) = N(w | m_N, S_N), the predictive mean and
-  variance, and the log evidence log p(t | alpha, beta).  :class:`BayesianLinearRegression`
-  uses Bishop's notation: ``alpha`` is the prior precision (p(w) = N(0, alpha^-1 I)) and
-  ``beta`` the noise precision (p(t | x, w) = N(w^T phi(x), beta^-1)).
+  variance, and the log evidence log p(t | lambda, beta).  :class:`BayesianLinearRegression`
+  uses the book's notation: ``prior_precision`` is the prior precision lambda
+  (p(w) = N(0, lambda^-1 I); Bishop writes alpha, which the book keeps for the dropout
+  variance) and ``beta`` the noise precision (p(t | x, w) = N(w^T phi(x), beta^-1)).
 * **Bayesian logistic regression with two weights** (MacKay 2003, ch. 41), whose posterior
   has no closed form.  With only two weights we can still compute it by brute force on a
   grid: :class:`GridPosterior2D` normalizes any 2-D log joint numerically, and
@@ -260,15 +261,15 @@ def least_squares(Phi, t) -> tuple[np.ndarray, float]:
 class BayesianLinearRegression:
     """Bayesian linear regression with a Gaussian prior and known noise (Bishop 2006, §3.3).
 
-    Model: p(w) = N(w | 0, alpha^-1 I) and p(t_n | w) = N(t_n | w^T phi_n, beta^-1).
+    Model: p(w) = N(w | 0, lambda^-1 I) and p(t_n | w) = N(t_n | w^T phi_n, beta^-1).
     The posterior is Gaussian, p(w | t) = N(w | m_N, S_N), with
 
-        S_N^-1 = alpha I + beta Phi^T Phi,     m_N = beta S_N Phi^T t.
+        S_N^-1 = lambda I + beta Phi^T Phi,     m_N = beta S_N Phi^T t.
 
     Parameters
     ----------
-    alpha : float
-        Prior precision of the weights (> 0).
+    prior_precision : float
+        Prior precision lambda of the weights (> 0).
     beta : float
         Noise precision (> 0).
 
@@ -282,24 +283,26 @@ class BayesianLinearRegression:
     Raises
     ------
     ValueError
-        If ``alpha`` or ``beta`` is not a positive finite number.
+        If ``prior_precision`` or ``beta`` is not a positive finite number.
 
     Examples
     --------
     >>> Phi = polynomial_features(np.array([0.0, 1.0]), degree=1)
-    >>> model = BayesianLinearRegression(alpha=1.0, beta=4.0).fit(Phi, np.array([0.0, 1.0]))
+    >>> model = BayesianLinearRegression(prior_precision=1.0, beta=4.0).fit(Phi, np.array([0.0, 1.0]))
     >>> np.round(model.mean, 4)
     array([0.1379, 0.6897])
     """
 
-    def __init__(self, alpha: float, beta: float) -> None:
-        self.alpha = _check_precision(alpha, "alpha", "the prior precision")
+    def __init__(self, prior_precision: float, beta: float) -> None:
+        self.prior_precision = _check_precision(prior_precision, "prior_precision", "the prior precision")
         self.beta = _check_precision(beta, "beta", "the noise precision")
         self._fitted = False
 
     def __repr__(self) -> str:
         state = f", D={self.mean.size}, N={self._n}" if self._fitted else ", unfitted"
-        return f"BayesianLinearRegression(alpha={self.alpha:g}, beta={self.beta:g}{state})"
+        lam = self.prior_precision
+        return f"BayesianLinearRegression(prior_precision={lam:g}, beta={self.beta:g}{state})"
+
 
     # -- training stage ------------------------------------------------------------
     def fit(self, Phi, t) -> BayesianLinearRegression:
@@ -326,7 +329,7 @@ class BayesianLinearRegression:
         Phi = _check_design(Phi)
         t = _check_targets(t, Phi.shape[0])
         D = Phi.shape[1]
-        precision = self.alpha * np.eye(D) + self.beta * Phi.T @ Phi  # S_N^{-1}, Bishop eq. 3.54
+        precision = self.prior_precision * np.eye(D) + self.beta * Phi.T @ Phi  # S_N^{-1}, Bishop eq. 3.54
         chol = cho_factor(precision, lower=True)
         self.cov = cho_solve(chol, np.eye(D))
         self.cov = 0.5 * (self.cov + self.cov.T)
@@ -384,11 +387,11 @@ class BayesianLinearRegression:
         return mean, np.sqrt(var)
 
     def log_evidence(self) -> float:
-        """The log marginal likelihood log p(t | alpha, beta) of the fitted data.
+        """The log marginal likelihood log p(t | lambda, beta) of the fitted data.
 
-        Bishop 2006, eq. 3.86:
-        (D/2) log alpha + (N/2) log beta - E(m_N) - (1/2) log|S_N^-1| - (N/2) log 2 pi,
-        with E(m_N) = (beta/2) ||t - Phi m_N||^2 + (alpha/2) m_N^T m_N.
+        Bishop 2006, eq. 3.86 (his alpha is the book's lambda):
+        (D/2) log lambda + (N/2) log beta - E(m_N) - (1/2) log|S_N^-1| - (N/2) log 2 pi,
+        with E(m_N) = (beta/2) ||t - Phi m_N||^2 + (lambda/2) m_N^T m_N.
 
         Returns
         -------
@@ -402,9 +405,9 @@ class BayesianLinearRegression:
         self._require_fit()
         N, D = self._Phi.shape
         resid = self._t - self._Phi @ self.mean
-        E = 0.5 * self.beta * float(resid @ resid) + 0.5 * self.alpha * float(self.mean @ self.mean)
+        E = 0.5 * self.beta * float(resid @ resid) + 0.5 * self.prior_precision * float(self.mean @ self.mean)
         return float(
-            0.5 * D * np.log(self.alpha) + 0.5 * N * np.log(self.beta) - E
+            0.5 * D * np.log(self.prior_precision) + 0.5 * N * np.log(self.beta) - E
             - 0.5 * self._logdet_precision - 0.5 * N * np.log(2.0 * np.pi)
         )
 
@@ -629,11 +632,11 @@ def logistic_log_likelihood(W, X, t) -> np.ndarray:
 
 
 def logistic_grid_posterior(
-    X, t, alpha: float, lim: float = 8.0, n_grid: int = 201
+    X, t, prior_precision: float, lim: float = 8.0, n_grid: int = 201
 ) -> GridPosterior2D:
     """The posterior of a 2-weight logistic regression on a square grid.
 
-    p(w | X, t) is proportional to prod_n s(w^T x_n)^t_n s(-w^T x_n)^(1-t_n) N(w | 0, alpha^-1 I),
+    p(w | X, t) is proportional to prod_n s(w^T x_n)^t_n s(-w^T x_n)^(1-t_n) N(w | 0, lambda^-1 I),
     evaluated at every point of [-lim, lim]^2 and normalized numerically.
 
     Parameters
@@ -642,8 +645,8 @@ def logistic_grid_posterior(
         Inputs, ``N >= 1``.
     t : array_like, shape (N,)
         Labels in {0, 1}.
-    alpha : float
-        Prior precision (> 0).
+    prior_precision : float
+        Prior precision lambda (> 0).
     lim : float, default 8.0
         Half-width of the grid.
     n_grid : int, default 201
@@ -657,10 +660,10 @@ def logistic_grid_posterior(
     Raises
     ------
     ValueError
-        Bad data (see :func:`logistic_log_likelihood`), non-positive ``alpha`` or ``lim``,
+        Bad data (see :func:`logistic_log_likelihood`), non-positive ``prior_precision`` or ``lim``,
         or ``n_grid < 3``.
     """
-    alpha = _check_precision(alpha, "alpha", "the prior precision")
+    prior_precision = _check_precision(prior_precision, "prior_precision", "the prior precision")
     X, t = _check_classification_data(X, t)
     if isinstance(lim, bool) or not np.isscalar(lim) or not np.isfinite(lim) or lim <= 0:
         raise ValueError(f"lim (the grid half-width) must be a positive number, got {lim!r}.")
@@ -669,7 +672,8 @@ def logistic_grid_posterior(
     w = np.linspace(-lim, lim, int(n_grid))
     W1, W2 = np.meshgrid(w, w)
     pts = np.column_stack([W1.ravel(), W2.ravel()])
-    log_prior = np.log(alpha / (2 * np.pi)) - 0.5 * alpha * np.sum(pts**2, axis=1)
+    log_prior = np.log(prior_precision / (2 * np.pi)) - 0.5 * prior_precision * np.sum(pts**2, axis=1)
+
     log_joint = logistic_log_likelihood(pts, X, t) + log_prior
     return GridPosterior2D(w, w, log_joint.reshape(W1.shape))
 

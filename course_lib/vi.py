@@ -22,8 +22,8 @@ round-off):
   ∇_φ E_q f(W), and :func:`flat_grad`;
 * :func:`fit`, a small Adam loop that maximizes an objective over q's parameters.
 
-The symbols follow the book: ``mu`` = μ, ``sigma`` = σ, ``alpha`` = α (prior precision),
-``beta`` = β (noise precision).
+The symbols follow the book: ``mu`` = μ, ``sigma`` = σ, ``prior_precision`` = λ (the prior
+precision; ``lambda`` is a Python keyword), ``beta`` = β (noise precision), ``kl_weight`` = κ.
 """
 from __future__ import annotations
 
@@ -349,11 +349,13 @@ def kl_divergence(q: GaussianFamily, mu_p, cov_p) -> Tensor:
     return gaussian_kl(q.mu, q.covariance(), mu_p, cov_p)
 
 
-def isotropic_prior(dim: int, alpha: float, dtype: torch.dtype = DEFAULT_DTYPE) -> tuple[Tensor, Tensor]:
-    """The prior p(W) = N(0, α⁻¹ I) as ``(mean, cov)`` (Bishop 2006 §3.3; α is the precision)."""
+def isotropic_prior(
+    dim: int, prior_precision: float, dtype: torch.dtype = DEFAULT_DTYPE
+) -> tuple[Tensor, Tensor]:
+    """The prior p(W) = N(0, λ⁻¹ I) as ``(mean, cov)`` (Bishop 2006 §3.3; λ is the precision)."""
     dim = _check_positive_int(dim, "dim", "the number of weights")
-    alpha = _check_positive_float(alpha, "alpha", "the prior precision")
-    return torch.zeros(dim, dtype=dtype), torch.eye(dim, dtype=dtype) / alpha
+    prior_precision = _check_positive_float(prior_precision, "prior_precision", "the prior precision")
+    return torch.zeros(dim, dtype=dtype), torch.eye(dim, dtype=dtype) / prior_precision
 
 
 # ---------------------------------------------------------------------------------------
@@ -425,7 +427,8 @@ def elbo(
     generator : torch.Generator, optional
         Drives both the mini-batch choice and ε.
     kl_weight : float, default 1.0
-        Multiplies the KL term; 0 drops it (chapter 4 shows q then collapses to the ML point).
+        The KL weight κ, which multiplies the KL term; 0 drops it (chapter 4 shows q then
+        collapses to the ML point).
 
     Returns
     -------
@@ -470,30 +473,31 @@ def elbo(
     return data_term - kl_weight * kl_divergence(q, *prior)
 
 
-def linear_gaussian_elbo(q: GaussianFamily, Phi: Tensor, t: Tensor, alpha: float, beta: float,
+def linear_gaussian_elbo(q: GaussianFamily, Phi: Tensor, t: Tensor, prior_precision: float, beta: float,
                          kl_weight: float = 1.0) -> Tensor:
-    """The exact ELBO of Bayesian linear regression, p(t|Φ,W) = N(ΦW, β⁻¹I), p(W) = N(0, α⁻¹I).
+    """The exact ELBO of Bayesian linear regression, p(t|Φ,W) = N(ΦW, β⁻¹I), p(W) = N(0, λ⁻¹I).
 
     .. math::
 
         \\mathcal{L} = \\frac N2 \\log\\frac{β}{2π} - \\frac β2 \\big(\\lVert t - Φμ\\rVert^2
-        + \\operatorname{tr}(Φ Σ Φ^⊤)\\big) - \\mathrm{KL}(q \\| N(0, α^{-1} I)).
+        + \\operatorname{tr}(Φ Σ Φ^⊤)\\big) - κ\\,\\mathrm{KL}(q \\| N(0, λ^{-1} I)).
 
     Parameters
     ----------
     q : MeanFieldGaussian or FullRankGaussian
     Phi : Tensor, shape (N, D)
     t : Tensor, shape (N,)
-    alpha, beta : float
-        Prior precision α > 0 and noise precision β > 0.
+    prior_precision, beta : float
+        Prior precision λ > 0 and noise precision β > 0.
     kl_weight : float, default 1.0
+        The KL weight κ (1 gives the ELBO).
 
     Returns
     -------
     Tensor
         A scalar, differentiable in q's parameters.
     """
-    alpha = _check_positive_float(alpha, "alpha", "the prior precision")
+    prior_precision = _check_positive_float(prior_precision, "prior_precision", "the prior precision")
     beta = _check_positive_float(beta, "beta", "the noise precision")
     Phi = torch.as_tensor(Phi, dtype=q.mu.dtype)
     t = torch.as_tensor(t, dtype=q.mu.dtype)
@@ -508,7 +512,8 @@ def linear_gaussian_elbo(q: GaussianFamily, Phi: Tensor, t: Tensor, alpha: float
     data_term = 0.5 * N * (math.log(beta) - _LOG_2PI) - 0.5 * beta * ((resid**2).sum() + trace)
     if kl_weight == 0:
         return data_term
-    return data_term - kl_weight * kl_divergence(q, *isotropic_prior(q.dim, alpha, q.mu.dtype))
+    return data_term - kl_weight * kl_divergence(q, *isotropic_prior(q.dim, prior_precision, q.mu.dtype))
+
 
 
 # ---------------------------------------------------------------------------------------

@@ -247,7 +247,7 @@ REGRESSION_MAX_POINTS = 50
 
 def regression_view(
     n_points: int = 8,
-    alpha: float = 2.0,
+    prior_precision: float = 2.0,
     beta: float = 25.0,
     n_basis: int = 9,
     width: float = 0.1,
@@ -267,8 +267,8 @@ def regression_view(
     ----------
     n_points : int, default 8
         Training points used, 1 .. :data:`REGRESSION_MAX_POINTS`.
-    alpha, beta : float
-        Prior precision and noise precision (> 0).
+    prior_precision, beta : float
+        Prior precision λ and noise precision β (> 0).
     n_basis : int, default 9
         Number of Gaussian bumps (>= 1).
     width : float, default 0.1
@@ -303,7 +303,7 @@ def regression_view(
     centers = np.linspace(0.0, 1.0, n_basis)
     x_grid = np.linspace(0.0, 1.0, n_grid)
     Phi, Phi_grid = gaussian_features(x, centers, width), gaussian_features(x_grid, centers, width)
-    model = BayesianLinearRegression(alpha, beta).fit(Phi, t)
+    model = BayesianLinearRegression(prior_precision, beta).fit(Phi, t)
     mean, std = model.predict(Phi_grid, return_std=True)
     w_ml, _ = least_squares(Phi, t)
     samples = model.sample_weights(n_samples, np.random.default_rng(seed)) @ Phi_grid.T
@@ -347,7 +347,7 @@ def elbo_data(n_points: int = 20, beta: float = 4.0, seed: int = 0) -> tuple[np.
 def elbo_view(
     mu: float = 0.2,
     sigma: float = 0.4,
-    alpha: float = 1.0,
+    prior_precision: float = 1.0,
     beta: float = 4.0,
     n_points: int = 20,
     seed: int = 0,
@@ -355,7 +355,7 @@ def elbo_view(
 ) -> dict:
     """log p(T|X) = ELBO + KL(q ‖ posterior) for q(w) = N(μ, σ²) on a one-weight regression.
 
-    The model is Bayesian linear regression (chapter 3) with one weight, prior N(0, 1/α),
+    The model is Bayesian linear regression (chapter 3) with one weight, prior N(0, 1/λ),
     noise precision β, on :func:`elbo_data`. The exact ELBO comes from
     :func:`course_lib.vi.linear_gaussian_elbo`, the exact posterior and evidence from
     :class:`course_lib.regression.BayesianLinearRegression`. The default q (too far left,
@@ -368,8 +368,8 @@ def elbo_view(
         Mean of q.
     sigma : float, default 0.4
         Standard deviation of q (> 0).
-    alpha, beta : float
-        Prior and noise precisions (> 0).
+    prior_precision, beta : float
+        Prior precision λ and noise precision β (> 0).
     n_points : int, default 20
     seed : int, default 0
         Seed of the data set.
@@ -393,11 +393,12 @@ def elbo_view(
         raise ValueError(f"n_grid must be an integer >= 3, got {n_grid!r}.")
     q = vi.MeanFieldGaussian([float(mu)], sigma)
     Phi, t = elbo_data(n_points, beta, seed)
-    blr = BayesianLinearRegression(alpha, beta).fit(Phi, t)
+    blr = BayesianLinearRegression(prior_precision, beta).fit(Phi, t)
     with torch.no_grad():
         Phi_t, t_t = torch.from_numpy(Phi), torch.from_numpy(t)
-        data_term = vi.linear_gaussian_elbo(q, Phi_t, t_t, alpha, beta, kl_weight=0).item()
-        kl_prior = vi.kl_divergence(q, *vi.isotropic_prior(1, alpha)).item()
+        data_term = vi.linear_gaussian_elbo(q, Phi_t, t_t, prior_precision, beta, kl_weight=0).item()
+        kl_prior = vi.kl_divergence(q, *vi.isotropic_prior(1, prior_precision)).item()
+
         kl_post = vi.gaussian_kl(q.mu, q.covariance(), blr.mean, blr.cov).item()
     post_mean, post_std = float(blr.mean[0]), float(np.sqrt(blr.cov[0, 0]))
     lo = min(post_mean - 5 * post_std, mu - 4 * sigma)

@@ -35,14 +35,14 @@ def two_clouds():
     return X, t
 
 
-def gaussian_line_grid(Phi, t, alpha, beta, lim=3.0, n=301):
+def gaussian_line_grid(Phi, t, lam, beta, lim=3.0, n=301):
     """Brute force: the linear-Gaussian log joint on a grid over (w0, w1)."""
     w = np.linspace(-lim, lim, n)
     W0, W1 = np.meshgrid(w, w)
     pts = np.column_stack([W0.ravel(), W1.ravel()])
     resid = t[None, :] - pts @ Phi.T
     log_lik = 0.5 * t.size * np.log(beta / (2 * np.pi)) - 0.5 * beta * np.sum(resid**2, axis=1)
-    log_prior = np.log(alpha / (2 * np.pi)) - 0.5 * alpha * np.sum(pts**2, axis=1)
+    log_prior = np.log(lam / (2 * np.pi)) - 0.5 * lam * np.sum(pts**2, axis=1)
     return GridPosterior2D(w, w, (log_lik + log_prior).reshape(W0.shape))
 
 
@@ -86,7 +86,7 @@ def test_least_squares_noise_precision(line_data):
 # -- Bayesian linear regression: closed forms vs brute force ------------------------------
 def test_posterior_matches_grid_brute_force(line_data):
     Phi, t = line_data
-    model = BayesianLinearRegression(alpha=2.0, beta=25.0).fit(Phi, t)
+    model = BayesianLinearRegression(prior_precision=2.0, beta=25.0).fit(Phi, t)
     grid = gaussian_line_grid(Phi, t, 2.0, 25.0)
     assert grid.edge_mass < 1e-8
     np.testing.assert_allclose(model.mean, grid.mean, atol=1e-4)
@@ -96,13 +96,13 @@ def test_posterior_matches_grid_brute_force(line_data):
 
 def test_log_evidence_matches_marginal_gaussian_and_grid(line_data):
     Phi, t = line_data
-    alpha, beta = 2.0, 25.0
-    model = BayesianLinearRegression(alpha, beta).fit(Phi, t)
-    # t ~ N(0, beta^-1 I + alpha^-1 Phi Phi^T) once w is integrated out
-    C = np.eye(t.size) / beta + Phi @ Phi.T / alpha
+    lam, beta = 2.0, 25.0
+    model = BayesianLinearRegression(lam, beta).fit(Phi, t)
+    # t ~ N(0, beta^-1 I + lam^-1 Phi Phi^T) once w is integrated out
+    C = np.eye(t.size) / beta + Phi @ Phi.T / lam
     exact = multivariate_normal(mean=np.zeros(t.size), cov=C).logpdf(t)
     assert model.log_evidence() == pytest.approx(exact, abs=1e-9)
-    assert model.log_evidence() == pytest.approx(gaussian_line_grid(Phi, t, alpha, beta).log_evidence, abs=1e-4)
+    assert model.log_evidence() == pytest.approx(gaussian_line_grid(Phi, t, lam, beta).log_evidence, abs=1e-4)
 
 
 def test_log_evidence_prefers_the_true_degree():
@@ -115,7 +115,7 @@ def test_log_evidence_prefers_the_true_degree():
 
 def test_predict_std_matches_monte_carlo(line_data):
     Phi, t = line_data
-    model = BayesianLinearRegression(alpha=2.0, beta=25.0).fit(Phi, t)
+    model = BayesianLinearRegression(prior_precision=2.0, beta=25.0).fit(Phi, t)
     Phi_test = polynomial_features(np.linspace(-3, 3, 7), 1)
     mean, std = model.predict(Phi_test, return_std=True)
     np.testing.assert_allclose(model.predict(Phi_test), mean)
@@ -129,7 +129,7 @@ def test_predict_std_matches_monte_carlo(line_data):
 
 def test_sample_weights_moments(line_data):
     Phi, t = line_data
-    model = BayesianLinearRegression(alpha=1.0, beta=10.0).fit(Phi, t)
+    model = BayesianLinearRegression(prior_precision=1.0, beta=10.0).fit(Phi, t)
     W = model.sample_weights(100_000, np.random.default_rng(1))
     assert W.shape == (100_000, 2)
     np.testing.assert_allclose(W.mean(axis=0), model.mean, atol=0.01)
@@ -139,32 +139,35 @@ def test_sample_weights_moments(line_data):
 def test_limits_prior_and_ml():
     x = np.linspace(-1, 1, 50)
     Phi, t = polynomial_features(x, 2), 0.5 + x - x**2
-    strong = BayesianLinearRegression(alpha=1e8, beta=1.0).fit(Phi, t)
+    strong = BayesianLinearRegression(prior_precision=1e8, beta=1.0).fit(Phi, t)
     np.testing.assert_allclose(strong.mean, 0.0, atol=1e-6)  # the prior wins
-    weak = BayesianLinearRegression(alpha=1e-8, beta=1e4).fit(Phi, t)
+    weak = BayesianLinearRegression(prior_precision=1e-8, beta=1e4).fit(Phi, t)
     np.testing.assert_allclose(weak.mean, least_squares(Phi, t)[0], atol=1e-6)  # the data win
 
 
 def test_repr():
     model = BayesianLinearRegression(1.0, 2.0)
+    assert model.prior_precision == 1.0 and model.beta == 2.0
+    assert repr(model).startswith("BayesianLinearRegression(prior_precision=1, beta=2")
     assert "unfitted" in repr(model)
+
     model.fit(np.ones((3, 1)), np.zeros(3))
     assert "D=1, N=3" in repr(model)
 
 
 # -- Bayesian linear regression: bad input ----------------------------------------------
-@pytest.mark.parametrize("name", ["alpha", "beta"])
+@pytest.mark.parametrize("name", ["prior_precision", "beta"])
 @pytest.mark.parametrize("value", [0.0, -1.0, np.inf, np.nan])
 def test_non_positive_precision(name, value):
-    kwargs = {"alpha": 1.0, "beta": 1.0, name: value}
+    kwargs = {"prior_precision": 1.0, "beta": 1.0, name: value}
     with pytest.raises(ValueError, match=rf"{name} \(the .* precision\) must be a positive finite number"):
         BayesianLinearRegression(**kwargs)
 
 
 @pytest.mark.parametrize("value", ["1", None, [1.0], True])
 def test_precision_not_a_number(value):
-    with pytest.raises(ValueError, match="alpha .* must be a positive number"):
-        BayesianLinearRegression(alpha=value, beta=1.0)
+    with pytest.raises(ValueError, match="prior_precision .* must be a positive number"):
+        BayesianLinearRegression(prior_precision=value, beta=1.0)
 
 
 def test_fit_empty_data():
@@ -269,12 +272,12 @@ def test_logistic_log_likelihood_matches_direct_formula(two_clouds):
 
 def test_logistic_grid_posterior_matches_importance_sampling(two_clouds):
     X, t = two_clouds
-    alpha = 0.5
-    post = logistic_grid_posterior(X, t, alpha=alpha, lim=8.0, n_grid=161)
+    lam = 0.5
+    post = logistic_grid_posterior(X, t, prior_precision=lam, lim=8.0, n_grid=161)
     assert post.edge_mass < 1e-4
     # independent brute force: sample the prior, weight by the likelihood
     rng = np.random.default_rng(5)
-    W = rng.normal(0, 1 / np.sqrt(alpha), size=(400_000, 2))
+    W = rng.normal(0, 1 / np.sqrt(lam), size=(400_000, 2))
     logw = logistic_log_likelihood(W, X, t)
     wts = np.exp(logw - logw.max())
     wts /= wts.sum()
@@ -287,7 +290,7 @@ def test_logistic_grid_posterior_matches_importance_sampling(two_clouds):
 
 def test_logistic_predictive_mc_vs_grid_vs_plugin(two_clouds):
     X, t = two_clouds
-    post = logistic_grid_posterior(X, t, alpha=0.5, n_grid=161)
+    post = logistic_grid_posterior(X, t, prior_precision=0.5, n_grid=161)
     X_test = np.array([[1.0, 1.0], [-6.0, 8.0], [0.0, 0.0]])
     quad = logistic_predictive(X_test, post.points, post.probs.ravel())
     mc = logistic_predictive(X_test, post.sample(20_000, np.random.default_rng(0)))
@@ -308,19 +311,19 @@ def test_logistic_predictive_small_chunks_agree(two_clouds):
 def test_logistic_bad_input(two_clouds):
     X, t = two_clouds
     with pytest.raises(ValueError, match="labels t must be 0 or 1"):
-        logistic_grid_posterior(X, t * 2, alpha=1.0)
+        logistic_grid_posterior(X, t * 2, prior_precision=1.0)
     with pytest.raises(ValueError, match=r"X must have shape \(N, 2\)"):
-        logistic_grid_posterior(X[:, :1], t, alpha=1.0)
+        logistic_grid_posterior(X[:, :1], t, prior_precision=1.0)
     with pytest.raises(ValueError, match="X is empty"):
-        logistic_grid_posterior(np.empty((0, 2)), np.empty(0), alpha=1.0)
+        logistic_grid_posterior(np.empty((0, 2)), np.empty(0), prior_precision=1.0)
     with pytest.raises(ValueError, match="shape mismatch: X has 10 points"):
-        logistic_grid_posterior(X, t[:4], alpha=1.0)
-    with pytest.raises(ValueError, match="alpha .* must be a positive finite number"):
-        logistic_grid_posterior(X, t, alpha=0.0)
+        logistic_grid_posterior(X, t[:4], prior_precision=1.0)
+    with pytest.raises(ValueError, match="prior_precision .* must be a positive finite number"):
+        logistic_grid_posterior(X, t, prior_precision=0.0)
     with pytest.raises(ValueError, match="lim .* must be a positive number"):
-        logistic_grid_posterior(X, t, alpha=1.0, lim=-2.0)
+        logistic_grid_posterior(X, t, prior_precision=1.0, lim=-2.0)
     with pytest.raises(ValueError, match="n_grid must be an integer >= 3"):
-        logistic_grid_posterior(X, t, alpha=1.0, n_grid=2)
+        logistic_grid_posterior(X, t, prior_precision=1.0, n_grid=2)
     with pytest.raises(ValueError, match=r"weights must have shape \(2,\) or \(S, 2\)"):
         logistic_log_likelihood(np.ones((3, 3)), X, t)
     with pytest.raises(ValueError, match="shape mismatch: 2 weight vectors but 3 probs"):

@@ -18,9 +18,9 @@ def problem():
     x = rng.uniform(1.0, 3.0, 40)
     t = -0.5 + x + 0.5 * rng.standard_normal(40)
     Phi = reg.polynomial_features(x, 1)
-    alpha, beta = 1.0, 4.0
-    blr = reg.BayesianLinearRegression(alpha, beta).fit(Phi, t)
-    return dict(Phi=torch.tensor(Phi), t=torch.tensor(t), alpha=alpha, beta=beta, blr=blr)
+    lam, beta = 1.0, 4.0
+    blr = reg.BayesianLinearRegression(lam, beta).fit(Phi, t)
+    return dict(Phi=torch.tensor(Phi), t=torch.tensor(t), prior_precision=lam, beta=beta, blr=blr)
 
 
 def _loglik(beta):
@@ -78,7 +78,7 @@ def test_gaussian_kl_matches_torch_and_is_zero_for_equal():
 def test_log_evidence_minus_elbo_is_kl_to_posterior(problem, family):
     cls = vi.MeanFieldGaussian if family == "mf" else vi.FullRankGaussian
     q = cls([0.2, 0.7], 0.3)
-    L = vi.linear_gaussian_elbo(q, problem["Phi"], problem["t"], problem["alpha"], problem["beta"])
+    L = vi.linear_gaussian_elbo(q, problem["Phi"], problem["t"], problem["prior_precision"], problem["beta"])
     blr = problem["blr"]
     kl_post = vi.gaussian_kl(q.mu, q.covariance(), blr.mean, blr.cov)
     assert math.isclose(blr.log_evidence() - L.item(), kl_post.item(), rel_tol=1e-9, abs_tol=1e-8)
@@ -87,20 +87,22 @@ def test_log_evidence_minus_elbo_is_kl_to_posterior(problem, family):
 def test_exact_posterior_attains_the_evidence(problem):
     blr = problem["blr"]
     q = vi.FullRankGaussian(blr.mean, scale_tril=np.linalg.cholesky(blr.cov))
-    L = vi.linear_gaussian_elbo(q, problem["Phi"], problem["t"], problem["alpha"], problem["beta"])
+    L = vi.linear_gaussian_elbo(q, problem["Phi"], problem["t"], problem["prior_precision"], problem["beta"])
     assert math.isclose(L.item(), blr.log_evidence(), abs_tol=1e-9)
 
 
 def test_mc_elbo_matches_closed_form_within_its_standard_error(problem):
     q = vi.MeanFieldGaussian([0.0, 0.8], 0.2)
-    prior = vi.isotropic_prior(2, problem["alpha"])
+    prior = vi.isotropic_prior(2, problem["prior_precision"])
     g = torch.Generator().manual_seed(3)
     est = torch.stack([
         vi.elbo(q, _loglik(problem["beta"]), problem["Phi"], problem["t"], prior, n_samples=4,
                 batch_size=10, generator=g).detach()
         for _ in range(1000)
     ])
-    exact = vi.linear_gaussian_elbo(q, problem["Phi"], problem["t"], problem["alpha"], problem["beta"]).item()
+    exact = vi.linear_gaussian_elbo(
+        q, problem["Phi"], problem["t"], problem["prior_precision"], problem["beta"]
+    ).item()
     se = est.std().item() / math.sqrt(len(est))
     assert abs(est.mean().item() - exact) < 4 * se
 
@@ -115,8 +117,8 @@ def test_minibatch_mc_gradient_is_unbiased(problem):
     """Tolerance: every component of the mean of 1500 estimates within 4 standard errors."""
     q = vi.MeanFieldGaussian([0.1, 0.5], 0.3)
     args = (problem["Phi"], problem["t"])
-    exact = vi.flat_grad(q, vi.linear_gaussian_elbo(q, *args, problem["alpha"], problem["beta"]))
-    prior = vi.isotropic_prior(2, problem["alpha"])
+    exact = vi.flat_grad(q, vi.linear_gaussian_elbo(q, *args, problem["prior_precision"], problem["beta"]))
+    prior = vi.isotropic_prior(2, problem["prior_precision"])
     g = torch.Generator().manual_seed(0)
     grads = torch.stack([
         vi.flat_grad(q, vi.elbo(q, _loglik(problem["beta"]), *args, prior, n_samples=1, batch_size=5, generator=g))
@@ -129,8 +131,8 @@ def test_the_statistical_test_detects_a_biased_estimator(problem):
     """The same test rejects a mini-batch estimate that forgets the N/B scaling."""
     q = vi.MeanFieldGaussian([0.1, 0.5], 0.3)
     args = (problem["Phi"], problem["t"])
-    exact = vi.flat_grad(q, vi.linear_gaussian_elbo(q, *args, problem["alpha"], problem["beta"]))
-    prior = vi.isotropic_prior(2, problem["alpha"])
+    exact = vi.flat_grad(q, vi.linear_gaussian_elbo(q, *args, problem["prior_precision"], problem["beta"]))
+    prior = vi.isotropic_prior(2, problem["prior_precision"])
     g = torch.Generator().manual_seed(0)
     B, N = 5, len(problem["t"])
     grads = torch.stack([
@@ -169,7 +171,9 @@ def test_reparameterization_has_lower_variance_than_score_function(problem):
 
 # --- fitting -----------------------------------------------------------------------------
 def test_fit_full_rank_reaches_the_posterior_and_mean_field_the_known_optimum(problem):
-    P, t, a, b, blr = problem["Phi"], problem["t"], problem["alpha"], problem["beta"], problem["blr"]
+    P, t, blr = problem["Phi"], problem["t"], problem["blr"]
+    a, b = problem["prior_precision"], problem["beta"]
+
     fr = vi.FullRankGaussian([0.0, 0.0], 0.3)
     hist = vi.fit(fr, lambda: vi.linear_gaussian_elbo(fr, P, t, a, b), n_steps=600, lr=0.1)
     assert hist.shape == (600,) and hist[-1] > hist[0]
@@ -264,7 +268,7 @@ def test_bad_elbo_arguments(problem):
 
 def test_bad_precisions_and_covariances(problem):
     q = vi.MeanFieldGaussian([0.0, 0.0])
-    with pytest.raises(ValueError, match="alpha must be a positive"):
+    with pytest.raises(ValueError, match="prior_precision must be a positive"):
         vi.isotropic_prior(2, 0.0)
     with pytest.raises(ValueError, match="beta must be a positive"):
         vi.linear_gaussian_elbo(q, problem["Phi"], problem["t"], 1.0, -4.0)

@@ -162,8 +162,8 @@ def test_regression_view_bad_input():
         regression_view(n_points=0)
     with pytest.raises(ValueError, match="n_points must be an integer from 1 to 50"):
         regression_view(n_points=51)
-    with pytest.raises(ValueError, match="alpha .* must be a positive finite number"):
-        regression_view(alpha=-1.0)
+    with pytest.raises(ValueError, match="prior_precision .* must be a positive finite number"):
+        regression_view(prior_precision=-1.0)
     with pytest.raises(ValueError, match="n_basis must be a positive integer"):
         regression_view(n_basis=0)
 
@@ -202,8 +202,8 @@ def test_elbo_view_bad_input():
         elbo_view(sigma=0.0)
     with pytest.raises(ValueError, match="beta .* must be a positive finite number"):
         elbo_view(beta=-1.0)
-    with pytest.raises(ValueError, match="alpha .* must be a positive"):
-        elbo_view(alpha=0.0)
+    with pytest.raises(ValueError, match="prior_precision .* must be a positive"):
+        elbo_view(prior_precision=0.0)
     with pytest.raises(ValueError, match="n_grid must be an integer >= 3"):
         elbo_view(n_grid=2)
     with pytest.raises(ValueError, match="n_points must be a positive integer"):
