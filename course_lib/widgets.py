@@ -1,16 +1,30 @@
-"""The computations behind the chapters' widgets, kept separate from the UI so they are tested.
+"""The computations behind the chapters' widgets and explorables, one tested function per chapter.
 
-Each chapter's widget is a thin ``ipywidgets`` layer over one function here; the
-function's defaults are the widget's defaults, chosen so that the static book
-already shows the point of the cell.  Sections follow the chapters.
+Each chapter's widget is a thin ``ipywidgets`` layer over one ``*_view`` function here; the
+function's defaults are the widget's defaults, chosen so that the static book already shows
+the point of the cell.  The chapters build those layers themselves, except chapter 1's
+kernel-only widget, :func:`conditioning_widget`, which lives here beside its computation
+(:func:`conditioning_view`) and imports ``ipywidgets`` only when called.  Sections follow
+the chapters.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 import numpy as np
+import torch
 
+from course_lib import kl as _kl
+from course_lib import vi
+from course_lib import validation as V
+from course_lib.inference import BetaBernoulli
 from course_lib.probability import Table
+from course_lib.regression import (
+    BayesianLinearRegression,
+    gaussian_features,
+    least_squares,
+    sinusoidal_data,
+)
 
 # ---------------------------------------------------------------------------------------
 # Chapter 1 — arbitrary conditioning
@@ -148,11 +162,16 @@ def conditioning_slice(table: Table, target: str, evidence: Mapping[str, object]
 
     Raises
     ------
+    TypeError
+        ``target`` is not a string.
     ValueError
         ``target`` is not one variable of the table or is also observed, an observed name or
         state is unknown, or the evidence has probability zero.
     """
-    if not isinstance(target, str) or target not in table.names:
+    if not isinstance(target, str):
+        raise TypeError(f"target must be the name (a str) of one variable of the table {list(table.names)}, "
+                        f"got {target!r}.")
+    if target not in table.names:
         raise ValueError(f"target must be the name of one variable of the table {list(table.names)}, "
                          f"got {target!r}.")
     if target in evidence:
@@ -175,16 +194,6 @@ def conditioning_slice(table: Table, target: str, evidence: Mapping[str, object]
 # ---------------------------------------------------------------------------------------
 # Chapter 2 — prior, likelihood and posterior of a coin
 # ---------------------------------------------------------------------------------------
-import numpy as np  # noqa: E402
-
-from course_lib.inference import BetaBernoulli  # noqa: E402
-from course_lib.regression import (  # noqa: E402
-    BayesianLinearRegression,
-    gaussian_features,
-    least_squares,
-    sinusoidal_data,
-)
-
 
 def coin_view(a: float = 2.0, b: float = 2.0, heads: int = 3, tails: int = 0, n_grid: int = 400) -> dict:
     """Prior Beta(a, b), likelihood and posterior of a coin after ``heads`` and ``tails``.
@@ -211,11 +220,12 @@ def coin_view(a: float = 2.0, b: float = 2.0, heads: int = 3, tails: int = 0, n_
 
     Raises
     ------
+    TypeError
+        ``n_grid`` is not an integer.
     ValueError
         Non-positive ``a``/``b``, negative counts, ``n_grid < 2``.
     """
-    if isinstance(n_grid, bool) or not isinstance(n_grid, (int, np.integer)) or n_grid < 2:
-        raise ValueError(f"n_grid must be an integer >= 2, got {n_grid!r}.")
+    n_grid = V.integer(n_grid, "n_grid", minimum=2)
     prior = BetaBernoulli(a, b)
     post = prior.update_counts(heads, tails)
     theta = (np.arange(n_grid) + 0.5) / n_grid
@@ -289,15 +299,13 @@ def regression_view(
 
     Raises
     ------
+    TypeError
+        ``n_points`` or ``n_basis`` is not an integer.
     ValueError
         ``n_points`` outside 1 .. REGRESSION_MAX_POINTS, or invalid model settings.
     """
-    if isinstance(n_points, bool) or not isinstance(n_points, (int, np.integer)) or not (
-        1 <= n_points <= REGRESSION_MAX_POINTS
-    ):
-        raise ValueError(f"n_points must be an integer from 1 to {REGRESSION_MAX_POINTS}, got {n_points!r}.")
-    if isinstance(n_basis, bool) or not isinstance(n_basis, (int, np.integer)) or n_basis < 1:
-        raise ValueError(f"n_basis must be a positive integer, got {n_basis!r}.")
+    n_points = V.integer(n_points, "n_points", minimum=1, maximum=REGRESSION_MAX_POINTS)
+    n_basis = V.positive_int(n_basis, "n_basis")
     x_all, t_all = sinusoidal_data(REGRESSION_MAX_POINTS, np.random.default_rng(seed))
     x, t = x_all[:n_points], t_all[:n_points]
     centers = np.linspace(0.0, 1.0, n_basis)
@@ -317,10 +325,6 @@ def regression_view(
 # ---------------------------------------------------------------------------------------
 # Chapter 4 — the ELBO, the KL and the log evidence as q moves
 # ---------------------------------------------------------------------------------------
-import torch  # noqa: E402
-
-from course_lib import vi  # noqa: E402
-
 #: The true slope of the chapter-4 widget's one-weight regression t = w x + noise.
 ELBO_TRUE_W = 0.8
 
@@ -334,10 +338,8 @@ def elbo_data(n_points: int = 20, beta: float = 4.0, seed: int = 0) -> tuple[np.
         The one-column design matrix (the inputs x).
     t : ndarray, shape (n_points,)
     """
-    if isinstance(n_points, bool) or not isinstance(n_points, (int, np.integer)) or n_points < 1:
-        raise ValueError(f"n_points must be a positive integer, got {n_points!r}.")
-    if not (isinstance(beta, (int, float, np.number)) and np.isfinite(beta) and beta > 0):
-        raise ValueError(f"beta (the noise precision) must be a positive finite number, got {beta!r}.")
+    n_points = V.positive_int(n_points, "n_points")
+    beta = V.positive_float(beta, "beta", meaning="the noise precision")
     rng = np.random.default_rng(seed)
     x = rng.uniform(-1.0, 1.0, n_points)
     t = ELBO_TRUE_W * x + rng.standard_normal(n_points) / np.sqrt(beta)
@@ -386,11 +388,12 @@ def elbo_view(
 
     Raises
     ------
+    TypeError
+        If ``n_grid`` or ``n_points`` is not an integer.
     ValueError
         If ``sigma`` is not positive, a precision is not positive, or ``n_grid`` < 3.
     """
-    if isinstance(n_grid, bool) or not isinstance(n_grid, (int, np.integer)) or n_grid < 3:
-        raise ValueError(f"n_grid must be an integer >= 3, got {n_grid!r}.")
+    n_grid = V.integer(n_grid, "n_grid", minimum=3)
     q = vi.MeanFieldGaussian([float(mu)], sigma)
     Phi, t = elbo_data(n_points, beta, seed)
     blr = BayesianLinearRegression(prior_precision, beta).fit(Phi, t)
@@ -419,8 +422,6 @@ def elbo_view(
 # ---------------------------------------------------------------------------------------
 # Chapter 7 — refitting Molchanov et al.'s KL approximation
 # ---------------------------------------------------------------------------------------
-
-from course_lib import kl as _kl  # noqa: E402
 
 
 def kl_fit_view(
@@ -466,22 +467,26 @@ def kl_fit_view(
 
     Raises
     ------
+    TypeError
+        ``n_samples`` or ``n_eval`` is not an integer, ``eval_min``/``eval_max`` not a number.
     ValueError
         A bad fit range or grid (from :func:`course_lib.kl.fit_molchanov`), a negative or
         single-sample ``n_samples``, or an empty evaluation range.
     """
-    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 0 or n_samples == 1:
+    if V.integer(n_samples, "n_samples") < 0 or n_samples == 1:
         raise ValueError(
             f"n_samples must be 0 (use the quadrature) or an integer >= 2, got {n_samples!r}."
         )
-    if not (np.isfinite(eval_min) and np.isfinite(eval_max) and eval_min < eval_max) or n_eval < 2:
+    eval_min, eval_max = V.finite_float(eval_min, "eval_min"), V.finite_float(eval_max, "eval_max")
+    n_eval = V.integer(n_eval, "n_eval", minimum=2, meaning="points of the evaluation grid")
+    if eval_min >= eval_max:
         raise ValueError(
             f"the evaluation grid needs finite eval_min < eval_max and n_eval >= 2, got "
             f"[{eval_min}, {eval_max}] with {n_eval} points."
         )
     fit = _kl.fit_molchanov(log_alpha_min, log_alpha_max, n_grid, tied=tied,
                             n_samples=int(n_samples) or None, seed=seed)
-    grid = np.linspace(float(eval_min), float(eval_max), int(n_eval))
+    grid = np.linspace(eval_min, eval_max, n_eval)
     reference = _kl.neg_kl(grid)
     error = fit(grid) - reference
     inside = (grid >= log_alpha_min) & (grid <= log_alpha_max)

@@ -78,6 +78,8 @@ def test_conditioning_slice_bad_input(rain_table):
     zero = Table([[0.5, 0.0], [0.5, 0.0]], ["a", "b"])
     with pytest.raises(ValueError, match="the evidence is impossible"):
         conditioning_slice(zero, "a", {"b": 1})
+    with pytest.raises(TypeError, match=r"target must be the name \(a str\) of one variable"):
+        conditioning_slice(rain_table, ["rain"], {})
 
 
 def test_conditioning_widget_is_marked_kernel_only_and_greys_out_unused_values(rain_table):
@@ -137,6 +139,9 @@ def test_coin_view_bad_input():
         coin_view(heads=-1)
     with pytest.raises(ValueError, match="n_grid must be an integer >= 2"):
         coin_view(n_grid=1)
+    with pytest.raises(TypeError, match=r"n_grid must be an integer >= 2, got 400\.0 \(float\)"):
+        coin_view(n_grid=400.0)
+    assert coin_view(n_grid=np.int64(10))["theta"].shape == (10,)
 
 
 # ---- chapter 3: Bayesian linear regression ------------------------------------------------
@@ -166,6 +171,8 @@ def test_regression_view_bad_input():
         regression_view(prior_precision=-1.0)
     with pytest.raises(ValueError, match="n_basis must be a positive integer"):
         regression_view(n_basis=0)
+    with pytest.raises(TypeError, match="n_points must be an integer from 1 to 50, got True"):
+        regression_view(n_points=True)
 
 
 # --- Chapter 4: the ELBO view ---------------------------------------------------------------
@@ -208,6 +215,8 @@ def test_elbo_view_bad_input():
         elbo_view(n_grid=2)
     with pytest.raises(ValueError, match="n_points must be a positive integer"):
         elbo_data(n_points=0)
+    with pytest.raises(TypeError, match=r"beta \(the noise precision\) must be a positive finite number, got '4'"):
+        elbo_data(beta="4")
 
 
 # ---- chapter 7: refitting the KL approximation ----------------------------------------
@@ -243,6 +252,12 @@ def test_kl_fit_view_bad_input():
         kl_fit_view(log_alpha_min=1.0, log_alpha_max=0.0)
     with pytest.raises(ValueError, match="evaluation grid"):
         kl_fit_view(eval_min=5.0, eval_max=-5.0)
+    with pytest.raises(TypeError, match="n_samples must be an integer, got 100.0"):
+        kl_fit_view(n_samples=100.0)
+    with pytest.raises(ValueError, match=r"n_eval \(points of the evaluation grid\) must be an integer >= 2, got 1"):
+        kl_fit_view(n_eval=1)
+    with pytest.raises(ValueError, match="eval_max must be a finite number, got inf"):
+        kl_fit_view(eval_max=np.inf)
 
 
 def test_conditioning_widget_builds_controls_for_every_variable():
