@@ -130,38 +130,6 @@ class LeNet5(_SparseVDNet):
         return self.fc2(h)
 
 
-#: Weight initialisations the trainer knows (``Recipe.init``).
-INITS = ("torch", "paper")
-
-
-@torch.no_grad()
-def init_like_paper_(net: nn.Module) -> nn.Module:
-    """Re-initialise ``net`` as the paper's code does, in place.
-
-    The authors' Lasagne layers draw fully connected weights from N(0, 0.01^2) and
-    convolution weights from Glorot's uniform distribution, with zero biases (the
-    ``"torch"`` default is ``nn.Linear`` / ``nn.Conv2d``'s Kaiming-uniform).  log sigma^2 is
-    left as it is.
-
-    Returns
-    -------
-    The same module.
-    """
-    for module in net.modules():
-        weight = getattr(module, "theta", None)
-        if weight is None:
-            weight = getattr(module, "weight", None)
-        if weight is None or not isinstance(module, (*SVDO_LAYERS, nn.Linear, nn.Conv2d)):
-            continue
-        if weight.dim() == 2:
-            nn.init.normal_(weight, 0.0, 0.01)
-        else:
-            nn.init.xavier_uniform_(weight)
-        if module.bias is not None:
-            module.bias.zero_()
-    return net
-
-
 #: Model names used by the trainer's ``--model`` flag.
 MODELS: dict[str, type[_SparseVDNet]] = {"lenet300": LeNet300100, "lenet5": LeNet5}
 

@@ -33,7 +33,6 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -41,7 +40,8 @@ import torch
 import torch.nn.functional as F
 
 from course_lib.data import mnist_tensors
-from course_lib.models import INITS, MODELS, build_model, init_like_paper_
+from course_lib.models import MODELS, build_model
+from course_lib.recipes import INPUTS, PAPER, QUICK, RECIPES, Recipe, get_recipe, init_like_paper_  # noqa: F401
 from course_lib.runtime import pick_device
 from course_lib.sparsity import compression, layer_sparsity
 
@@ -61,160 +61,6 @@ class TrainingDiverged(FloatingPointError):
 
 class EpochHookError(RuntimeError):
     """The ``on_epoch`` hook of :func:`train` raised; the original error is its ``__cause__``."""
-
-
-#: Input preprocessings a recipe can ask for (``Recipe.inputs``).
-INPUTS = ("standardize", "center")
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """A training schedule.
-
-    Attributes
-    ----------
-    name : str
-        ``"paper"`` or ``"quick"``.
-    epochs : int
-        Number of passes over the training set.
-    batch_size : int
-    lr : float
-        Adam's initial learning rate; it stays there for ``lr_hold`` epochs, then decays
-        linearly per epoch to ``lr * lr_final_frac`` at the last epoch.
-    lr_final_frac : float
-        Learning rate of the last epoch as a fraction of ``lr``.
-    kl_start : float
-        Epoch (fractional) until which the KL weight kappa is 0.
-    kl_full : float
-        Epoch at which kappa reaches 1 (linear ramp in between, per step).
-    log_sigma2_init : float
-        Initial log sigma^2 of the sparse layers.
-    threshold : float
-        Pruning threshold on log alpha.
-    lr_hold : int, default 0
-        Epochs at the constant ``lr`` before the linear decay starts.
-    init : {"torch", "paper"}, default "torch"
-        Weight initialisation: ``nn.Linear`` / ``nn.Conv2d``'s, or the paper code's
-        (:func:`course_lib.models.init_like_paper_`).
-    inputs : {"standardize", "center"}, default "standardize"
-        Input preprocessing: pixels standardized with the global MNIST mean and std (the
-        course's default), or pixels in [0, 1] minus the training set's mean image (the
-        paper's code; a pixel that is always black is then exactly 0).
-    train_clip : bool, default False
-        Zero the pruned weights in the training mean as well (the paper's code).
-    """
-
-    name: str
-    epochs: int
-    batch_size: int
-    lr: float
-    lr_final_frac: float
-    kl_start: float
-    kl_full: float
-    log_sigma2_init: float
-    threshold: float
-    lr_hold: int = 0
-    init: str = "torch"
-    inputs: str = "standardize"
-    train_clip: bool = False
-
-    def __post_init__(self) -> None:
-        def bad(field: str, value: object, want: str) -> ValueError:
-            return ValueError(f"Recipe.{field} must be {want}, got {value!r}.")
-
-        for field in ("epochs", "batch_size"):
-            v = getattr(self, field)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise bad(field, v, "a positive integer")
-        if isinstance(self.lr_hold, bool) or not isinstance(self.lr_hold, int) or self.lr_hold < 0:
-            raise bad("lr_hold", self.lr_hold, "an integer >= 0")
-        for field in ("lr", "lr_final_frac", "kl_start", "kl_full", "log_sigma2_init", "threshold"):
-            v = getattr(self, field)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise bad(field, v, "a finite number")
-        if self.lr <= 0 or self.lr_final_frac <= 0:
-            raise ValueError(f"Recipe.lr and lr_final_frac must be > 0, got {self.lr!r} and "
-                             f"{self.lr_final_frac!r}.")
-        if self.init not in INITS:
-            raise bad("init", self.init, f"one of {list(INITS)}")
-        if self.inputs not in INPUTS:
-            raise bad("inputs", self.inputs, f"one of {list(INPUTS)}")
-        if not isinstance(self.train_clip, bool):
-            raise bad("train_clip", self.train_clip, "True or False")
-
-    def kl_weight(self, t: float) -> float:
-        """KL weight kappa at fractional epoch ``t`` (0 before ``kl_start``, 1 after ``kl_full``)."""
-        if self.kl_full <= self.kl_start:
-            return 1.0 if t >= self.kl_start else 0.0
-        return min(1.0, max(0.0, (t - self.kl_start) / (self.kl_full - self.kl_start)))
-
-    def lr_at(self, epoch: int) -> float:
-        """Learning rate of epoch ``epoch`` (0-based): ``lr`` for the first ``lr_hold``
-        epochs, then linear down to ``lr * lr_final_frac`` at the last epoch."""
-        decay_epochs = self.epochs - 1 - self.lr_hold
-        if epoch <= self.lr_hold or decay_epochs <= 0:
-            return self.lr
-        frac = min(1.0, (epoch - self.lr_hold) / decay_epochs)
-        return self.lr * (1.0 - frac * (1.0 - self.lr_final_frac))
-
-
-#: The paper's recipes, as its authors' code runs them (Molchanov et al., 2017;
-#: ``svdo-lasagne/experiments/lenet/*-ard.py`` and ``nets/optpolicy.py`` in
-#: github.com/bayesgroup/variational-dropout-sparsifies-dnn): 200 epochs, batch 100, Adam;
-#: kappa = 0 for 5 epochs, then ramped to 1 by epoch 20; log sigma^2 = -10, threshold 3;
-#: fully connected weights from N(0, 0.01^2), Glorot-uniform convolutions, zero biases;
-#: inputs = pixels / 255 minus the mean training image; ``train_clip``.  The learning rate
-#: differs per model: LeNet-300-100 keeps 1e-3 for 100 epochs and then decays linearly
-#: (``lr_linear``), LeNet-5 decays linearly from the start (``lr_linear_to0``).  Their last
-#: epoch runs at lr / 100 and lr / 200 (the authors' loop ends at exactly 0).
-PAPER: dict[str, Recipe] = {
-    "lenet300": Recipe("paper", epochs=200, batch_size=100, lr=1e-3, lr_final_frac=1 / 100,
-                       kl_start=5.0, kl_full=20.0, log_sigma2_init=-10.0, threshold=3.0,
-                       lr_hold=100, init="paper", inputs="center", train_clip=True),
-    "lenet5": Recipe("paper", epochs=200, batch_size=100, lr=1e-3, lr_final_frac=1 / 200,
-                     kl_start=5.0, kl_full=20.0, log_sigma2_init=-10.0, threshold=3.0,
-                     init="paper", inputs="center", train_clip=True),
-}
-
-#: CPU-sized schedules (the course's design, tuned on the 2-core CPU): Adam at 3e-3 decayed
-#: linearly to 1.5e-4, the KL switched on after half an epoch (LeNet-5: a quarter) and fully
-#: on after 2 (1.5) epochs.  LeNet-5's also zeroes pruned weights in the training mean
-#: (``train_clip``, from the paper's code; chapter 8 shows what it does).  Measured with one
-#: thread (seed 0) on an Intel Xeon: LeNet-300-100, 8 epochs, 1.88 % at 25x (2.02 % at 25x on
-#: an AMD EPYC: round-off differs between CPUs); LeNet-5, 4 epochs, 0.94 % at 111x (0.93 % at
-#: 79x without train_clip, on the EPYC; see benchmarks/README.md).
-QUICK: dict[str, Recipe] = {
-    "lenet300": Recipe("quick", epochs=8, batch_size=100, lr=3e-3, lr_final_frac=0.05,
-                       kl_start=0.5, kl_full=2.0, log_sigma2_init=-10.0, threshold=3.0),
-    "lenet5": Recipe("quick", epochs=4, batch_size=100, lr=3e-3, lr_final_frac=0.05,
-                     kl_start=0.25, kl_full=1.5, log_sigma2_init=-10.0, threshold=3.0,
-                     train_clip=True),
-}
-
-RECIPES = ("paper", "quick")
-
-
-def get_recipe(name: str, model: str, epochs: int | None = None) -> Recipe:
-    """The recipe ``name`` for ``model``, optionally with a different number of epochs.
-
-    Raises
-    ------
-    ValueError
-        Unknown recipe or model name, or a non-positive ``epochs``.
-    """
-    if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; choose one of {sorted(MODELS)}.")
-    if name == "paper":
-        recipe = PAPER[model]
-    elif name == "quick":
-        recipe = QUICK[model]
-    else:
-        raise ValueError(f"unknown recipe {name!r}; choose one of {list(RECIPES)}.")
-    if epochs is not None:
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-            raise ValueError(f"epochs must be a positive integer, got {epochs!r}.")
-        recipe = dataclasses.replace(recipe, epochs=epochs)
-    return recipe
 
 
 def batches(n: int, batch_size: int, generator: torch.Generator, device: torch.device):
@@ -422,12 +268,7 @@ def train(
         if hook is not None and not callable(hook):
             raise TypeError(f"{hook_name} must be a function (or None), got "
                             f"{type(hook).__name__} {hook!r}.")
-    if isinstance(recipe, Recipe):
-        if model not in MODELS:
-            raise ValueError(f"unknown model {model!r}; choose one of {sorted(MODELS)}.")
-        rec = recipe if epochs is None else dataclasses.replace(recipe, epochs=epochs)
-    else:
-        rec = get_recipe(recipe, model, epochs)
+    rec = get_recipe(recipe, model, epochs)
     dev = pick_device(device)
     commit = _git_commit()  # at the start: the code that runs, even if HEAD moves meanwhile
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):

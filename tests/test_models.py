@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from course_lib.layers import Conv2dSVDO, LinearSVDO
-from course_lib.models import LeNet5, LeNet300100, build_model, init_like_paper_
+from course_lib.models import LeNet5, LeNet300100, build_model
 
 
 def _n_weights(model):
@@ -64,21 +64,7 @@ def test_threshold_and_init_are_passed_to_layers():
     assert isinstance(build_model("lenet300", sparse=False).fc1, nn.Linear)
 
 
-@pytest.mark.parametrize("sparse", [True, False])
-def test_init_like_paper(sparse):
-    torch.manual_seed(0)
-    model = init_like_paper_(build_model("lenet5", sparse=sparse, log_sigma2_init=-9.0))
-    for name, m in model.weight_layers():
-        w = (m.theta if sparse else m.weight).detach()
-        if w.dim() == 2:  # N(0, 0.01^2)
-            assert abs(float(w.std()) - 0.01) < 0.001 and abs(float(w.mean())) < 0.001, name
-        else:  # Glorot uniform: |w| <= sqrt(6 / (fan_in + fan_out))
-            fan_in, fan_out = w[0].numel(), w.shape[0] * w[0, 0].numel()
-            bound = (6.0 / (fan_in + fan_out)) ** 0.5
-            assert float(w.abs().max()) <= bound and float(w.abs().max()) > 0.9 * bound, name
-        assert torch.all(m.bias == 0), name
-        if sparse:
-            assert torch.all(m.log_sigma2 == -9.0)  # left alone
+def test_train_clip_is_passed_to_layers():
     assert build_model("lenet300", train_clip=True).fc2.train_clip
 
 
