@@ -13,6 +13,11 @@ of each layer in the **compressed sparse row** (CSR) format:
 * ``crow_indices`` (int32, rows + 1 entries) says where each row starts in ``values``;
 * biases are stored densely (they are few and never pruned).
 
+These are the three component arrays of torch's own CSR layout (``torch.sparse_csr``), which does
+the conversions: :func:`to_csr` is ``Tensor.to_sparse_csr`` with the index arrays narrowed for
+storage, :func:`from_csr` is ``torch.sparse_csr_tensor(...).to_dense()`` with torch's invariant
+checks (sorted, distinct, in-range column indices).
+
 A kept weight therefore costs 6 bytes instead of 4, so the file-size ratio against the dense
 ``state_dict`` is smaller than the weight compression ratio of
 :func:`course_lib.sparsity.compression`; deep compression (Han, Mao & Dally, 2016) goes
@@ -22,7 +27,10 @@ sparse-VD network in evaluation mode.
 """
 from __future__ import annotations
 
+import math
 import os
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -31,8 +39,18 @@ from torch import nn
 from course_lib.layers import SVDO_LAYERS
 from course_lib.models import MODELS, build_model
 
-#: Version of the file layout written by :func:`save_sparse`.
+#: Version of the file layout written by :func:`save_sparse` (and the only one :func:`load_sparse` reads).
 SPARSE_FORMAT = 1
+
+_CSR_KEYS = ("shape", "crow_indices", "col_indices", "values")
+
+
+@contextmanager
+def _quiet_sparse_csr():
+    """Silence torch's one-time "Sparse CSR tensor support is in beta" warning (chapter 9 prints no stderr)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        yield
 
 
 def _index_dtype(n_columns: int) -> torch.dtype:
@@ -75,15 +93,13 @@ def to_csr(weight: torch.Tensor) -> dict[str, object]:
             f"(out, in[, kH, kW]), got {got}; pass a layer's weight, not its bias."
         )
     w = weight.detach().to("cpu", torch.float32).reshape(weight.shape[0], -1)
-    keep = w != 0
-    crow = torch.zeros(w.shape[0] + 1, dtype=torch.int32)
-    crow[1:] = keep.sum(1).cumsum(0)
-    rows_cols = keep.nonzero()  # row-major order, as CSR needs
+    with _quiet_sparse_csr():
+        csr = w.to_sparse_csr()  # keeps the non-zero entries, row after row
     return {
         "shape": list(weight.shape),
-        "crow_indices": crow,
-        "col_indices": rows_cols[:, 1].to(_index_dtype(w.shape[1])),
-        "values": w[keep].clone(),
+        "crow_indices": csr.crow_indices().to(torch.int32),
+        "col_indices": csr.col_indices().to(_index_dtype(w.shape[1])),
+        "values": csr.values().clone(),
     }
 
 
@@ -93,27 +109,27 @@ def from_csr(csr: dict[str, object]) -> torch.Tensor:
     Raises
     ------
     ValueError
-        If a key is missing or the index arrays do not fit the shape.
+        If a key is missing or the index arrays do not fit the shape (torch's CSR invariants:
+        ``crow_indices`` non-decreasing from 0 to the number of values, column indices in range,
+        sorted and distinct within a row).
     """
-    missing = {"shape", "crow_indices", "col_indices", "values"} - set(csr)
+    missing = set(_CSR_KEYS) - set(csr)
     if missing:
         raise ValueError(f"CSR dictionary lacks {sorted(missing)}; build it with to_csr(weight).")
     shape = [int(s) for s in csr["shape"]]
     crow, col, values = csr["crow_indices"], csr["col_indices"], csr["values"]
-    n_rows = shape[0]
-    n_cols = 1
-    for s in shape[1:]:
-        n_cols *= s
-    if (len(crow) != n_rows + 1 or int(crow[-1]) != len(values) or len(col) != len(values)
-            or (len(col) and (int(col.min()) < 0 or int(col.max()) >= n_cols))):
-        raise ValueError(
-            f"CSR arrays do not fit the shape {shape}: {len(crow)} row pointers, {len(col)} "
-            f"column indices, {len(values)} values; the data are damaged, save them again "
-            "with to_csr(weight)."
-        )
-    rows = torch.repeat_interleave(torch.arange(n_rows), (crow[1:] - crow[:-1]).long())
-    dense = torch.zeros(n_rows, n_cols, dtype=values.dtype)
-    dense[rows, col.long()] = values
+    n_rows, n_cols = shape[0], math.prod(shape[1:])
+    damaged = (f"CSR arrays do not fit the shape {shape}: {len(crow)} row pointers, {len(col)} "
+               f"column indices, {len(values)} values; the data are damaged, save them again "
+               "with to_csr(weight).")
+    if len(crow) != n_rows + 1 or len(col) != len(values):
+        raise ValueError(damaged)
+    try:
+        with _quiet_sparse_csr():
+            dense = torch.sparse_csr_tensor(crow.long(), col.long(), values, size=(n_rows, n_cols),
+                                            check_invariants=True).to_dense()
+    except RuntimeError as exc:  # torch names the broken invariant
+        raise ValueError(f"{damaged} (torch: {exc})") from exc
     return dense.reshape(shape)
 
 
@@ -141,7 +157,7 @@ def sparse_state(model: nn.Module) -> dict[str, object]:
     Returns
     -------
     dict
-        ``{"format": 1, "model": name, "layers": {layer: {**to_csr(weight), "bias": tensor}}}``.
+        ``{"format": SPARSE_FORMAT, "model": name, "layers": {layer: {**to_csr(weight), "bias": tensor}}}``.
 
     Raises
     ------
@@ -194,8 +210,8 @@ def load_sparse(path: str | os.PathLike, device: str | torch.device = "cpu") -> 
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If the file is unreadable, not a sparse file of this format, or does not fit the
-        network it names.
+        If the file is unreadable, not a sparse file, of another format than
+        :data:`SPARSE_FORMAT`, or does not fit the network it names.
     """
     path = Path(path)
     if not path.is_file():
@@ -207,10 +223,17 @@ def load_sparse(path: str | os.PathLike, device: str | torch.device = "cpu") -> 
             f"{path}: not a readable torch file ({type(exc).__name__}: {exc}); "
             "write it again with save_sparse(model, path)."
         ) from exc
-    if not isinstance(state, dict) or state.get("format") != SPARSE_FORMAT:
+    if not isinstance(state, dict) or "format" not in state or not isinstance(state.get("layers"), dict):
         raise ValueError(
             f"{path}: not a course_lib sparse file of format {SPARSE_FORMAT}; "
             "write it with course_lib.storage.save_sparse(model, path)."
+        )
+    fmt = state["format"]
+    if type(fmt) is not int or fmt != SPARSE_FORMAT:
+        raise ValueError(
+            f"{path}: a course_lib sparse file of format {fmt!r}, but this course_lib reads format "
+            f"{SPARSE_FORMAT} only; load it with the course_lib that wrote it, or write it again "
+            "with course_lib.storage.save_sparse(model, path)."
         )
     if state.get("model") not in MODELS:
         raise ValueError(f"{path}: unknown model {state.get('model')!r}; expected one of "

@@ -145,6 +145,23 @@ def test_load_sparse_missing_corrupt_and_foreign_files(tmp_path):
         load_sparse(foreign)
 
 
+@pytest.mark.parametrize("fmt", [2, 0, "1", True])
+def test_load_sparse_names_another_format_version(tmp_path, fmt):
+    state = sparse_state(_pruned_lenet5())
+    state["format"] = fmt
+    torch.save(state, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match=rf"format {fmt!r}, but this course_lib reads format 1 only.*save_sparse"):
+        load_sparse(tmp_path / "other.pt")
+
+
+def test_from_csr_refuses_what_torch_csr_refuses():
+    csr = to_csr(torch.tensor([[1.0, 0.0, 2.0], [0.0, 3.0, 0.0]]))
+    assert csr["col_indices"].tolist() == [0, 2, 1]
+    csr["col_indices"] = csr["col_indices"][[1, 0, 2]]  # row 0's columns [2, 0]: no longer sorted
+    with pytest.raises(ValueError, match=r"do not fit the shape \[2, 3\].*torch: .*sorted and distinct"):
+        from_csr(csr)
+
+
 def test_load_sparse_rejects_a_file_that_does_not_fit_its_model(tmp_path):
     state = sparse_state(_pruned_lenet5())
     state["model"] = "lenet300"
