@@ -490,9 +490,9 @@ def _elbo_parts(m, S, Phi, t, lam, beta) -> dict[str, float]:
 
 @_graded
 def check_elbo(fn: Callable[..., float], hidden: int | None = None) -> None:
-    """Check ``fn(m, S, Phi, t, prior_precision, beta) -> ELBO`` of q = N(m, S) in closed form.
+    """Check ``fn(m, S, Phi, t, lam, beta) -> ELBO`` of q = N(m, S) in closed form.
 
-    Model p(w) = N(0, lambda^-1 I) (lambda = ``prior_precision``), p(t | w) = N(Phi w, beta^-1 I).
+    Model p(w) = N(0, lambda^-1 I) (``lam`` = lambda, the prior precision), p(t | w) = N(Phi w, beta^-1 I).
     Mistakes caught: the KL's sign flipped; a missing 1/2 in the KL or in the data term; the
     trace term tr(Phi S Phi^T) forgotten (q's variance ignored); the KL left out;
  N and D swapped (``d, n = Phi.shape``);
@@ -550,7 +550,7 @@ def check_elbo(fn: Callable[..., float], hidden: int | None = None) -> None:
 @_graded
 def check_mean_field(fn: Callable[..., tuple[np.ndarray, np.ndarray]], part: str | None = None,
                      hidden: int | None = None) -> None:
-    """Check ``fn(Phi, t, prior_precision, beta) -> (m, s2)``: the optimal factorised Gaussian q.
+    """Check ``fn(Phi, t, lam, beta) -> (m, s2)``: the optimal factorised Gaussian q.
 
     The best q(w) = prod_i N(w_i | m_i, s2_i) (minimising KL(q || posterior)) has the
     posterior mean and variances ``1 / diag(S_N^-1)``.  Mistakes caught: for ``m``, the prior
@@ -598,7 +598,7 @@ def check_mean_field(fn: Callable[..., tuple[np.ndarray, np.ndarray]], part: str
              "the ELBO's KL(q || p). Mean-field VI matches the precision: s2_i = 1 / (S_N^-1)_ii, "
              "which is smaller (VI underestimates the variance)."),
             ("prior_variance", np.full(Phi.shape[1], 1 / lam),
-             "s2 is the prior variance 1/lambda (1 / prior_precision); use the posterior precision's "
+             "s2 is the prior variance 1/lambda (1 / lam); use the posterior precision's "
              "diagonal, 1 / (S_N^-1)_ii."),
             ("std_not_variance", np.sqrt(1.0 / np.diag(precision)),
              "you returned standard deviations; s2 asks for variances 1 / (S_N^-1)_ii."),
@@ -611,7 +611,8 @@ def check_mean_field(fn: Callable[..., tuple[np.ndarray, np.ndarray]], part: str
 
 @_graded
 def check_elbo_estimate(fn: Callable[..., float], hidden: int | None = None) -> None:
-    """Check ``fn(m, L, Phi_b, t_b, N, prior_precision, beta, eps) -> ELBO estimate`` on a mini-batch.
+    """Check ``fn(m, L, Phi_b, t_b, N, lam, beta, eps)
+ -> ELBO estimate`` on a mini-batch.
 
     The estimate is ``N/B * sum_i mean_s log N(t_i | phi_i^T w_s, 1/beta) - KL`` with the
     weight samples ``w_s = m + L eps_s`` (``eps`` has shape (S, D), so ``W = m + eps @ L.T``).

@@ -44,8 +44,8 @@ WRONG = {
                               "def conditional(p, z):\n    return p[:, :, z].sum(axis=1)\n",
                               {"a1-conditional-check"}),
     "a2_elbo_regression": ("a2-mean-field",  # the marginal variances diag(S_N)
-                           "def mean_field(Phi, t, prior_precision, beta):\n"
-                           "    precision = prior_precision * np.eye(Phi.shape[1]) + beta * Phi.T @ Phi\n"
+                           "def mean_field(Phi, t, lam, beta):\n"
+                           "    precision = lam * np.eye(Phi.shape[1]) + beta * Phi.T @ Phi\n"
                            "    cov = np.linalg.inv(precision)\n"
                            "    return beta * cov @ Phi.T @ t, np.diag(cov)\n",
                            {"a2-mean-field-s2-check"}),
