@@ -1,27 +1,30 @@
-"""Report the built site's total size and the slowest pages to build.
+"""The built site's size against the course's budget, and the report that ``make build`` prints.
 
-For every document Sphinx times the *read* phase (parsing the notebook or Markdown into a
-doctree: from ``source-read`` to ``doctree-read``, as ``sphinx.ext.duration`` does) and the
-*write* phase (from ``doctree-resolved`` to ``html-page-context``: resolving references and
-translating to HTML).  Read times are kept in the environment, so an incremental build
-still knows pages it did not re-read.  At the end of an HTML build it logs one summary and
-writes it to ``<outdir>/../build_report.txt`` (``_build/build_report.txt``), which
-``make build`` prints last.
+``sphinx.ext.duration`` (loaded by ``_config.yml``) times the reading of every page and logs
+the five slowest.  This extension adds what it does not do:
+
+1. **The site's size against its budget.**  At the end of an HTML build it measures the output
+   folder and warns when it is over ``site_budget_mib`` (default 45, the budget of COURSE.md),
+   so that ``jupyter-book build -W`` fails on an oversized site.
+2. **One report file.**  It writes the size and the slowest pages to read (sphinx.ext.duration's
+   own measurements) to ``<outdir>/../build_report.txt`` (``_build/build_report.txt``), which
+   ``make build`` prints last.
 """
+
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
-from typing import Any
 
 from sphinx.application import Sphinx
-from sphinx.environment import BuildEnvironment
+from sphinx.errors import ExtensionError
 from sphinx.util import logging
 
 logger = logging.getLogger(__name__)
 
 REPORT_NAME = "build_report.txt"
+#: COURSE.md: the built site <= 45 MB (MiB, as the size is reported).
+SITE_BUDGET_MIB = 45.0
 
 
 def site_size(outdir: Path) -> tuple[int, int, int]:
@@ -49,16 +52,38 @@ def site_size(outdir: Path) -> tuple[int, int, int]:
     return total, n_files, n_pages
 
 
-def format_report(total: int, n_files: int, n_pages: int, timings: dict[str, tuple[float, float]],
-                  top: int = 3) -> str:
-    """One human-readable summary: size of the site and the ``top`` slowest documents.
+def over_budget(total: int, budget_mib: float) -> str | None:
+    """The warning for a site of ``total`` bytes over ``budget_mib`` MiB, or None within it.
+
+    Raises
+    ------
+    ValueError
+        If ``budget_mib`` is not a positive number (the ``site_budget_mib`` setting).
+    """
+    if isinstance(budget_mib, bool) or not isinstance(budget_mib, (int, float)) or not budget_mib > 0:
+        raise ValueError(
+            f"site_budget_mib must be a positive number of MiB (COURSE.md: 45), got {budget_mib!r}: "
+            "set it under sphinx: config: in _config.yml."
+        )
+    if total <= budget_mib * 2**20:
+        return None
+    return (
+        f"the built site is {total / 2**20:.1f} MiB, over its budget of {budget_mib:g} MiB: "
+        "look for large figures or frames (du -a _build/html | sort -n | tail)."
+    )
+
+
+def format_report(
+    total: int, n_files: int, n_pages: int, read_seconds: dict[str, float], top: int = 3
+) -> str:
+    """One human-readable summary: size of the site and the ``top`` slowest documents to read.
 
     Parameters
     ----------
     total, n_files, n_pages : int
         As returned by :func:`site_size`.
-    timings : dict
-        ``docname -> (read_seconds, write_seconds)``.
+    read_seconds : dict
+        ``docname -> seconds`` to read it (sphinx.ext.duration's ``reading_durations``).
     top : int
         How many of the slowest documents to list (at least 1).
 
@@ -70,76 +95,41 @@ def format_report(total: int, n_files: int, n_pages: int, timings: dict[str, tup
     if top < 1:
         raise ValueError(f"top must be at least 1 (how many slow pages to list), got {top}.")
     lines = [f"Built site: {total / 2**20:.1f} MiB in {n_files} files ({n_pages} HTML pages)."]
-    ranked = sorted(timings.items(), key=lambda kv: -(kv[1][0] + kv[1][1]))[:top]
+    ranked = sorted(read_seconds.items(), key=lambda kv: -kv[1])[:top]
     if ranked:
-        name, (read, write) = ranked[0]
-        lines.append(f"Slowest page to build: {name} ({read + write:.2f} s = read {read:.2f} s + write {write:.2f} s).")
-        others = ", ".join(f"{n} {r + w:.2f} s" for n, (r, w) in ranked[1:])
+        name, seconds = ranked[0]
+        lines.append(f"Slowest page to read: {name} ({seconds:.2f} s).")
+        others = ", ".join(f"{n} {s:.2f} s" for n, s in ranked[1:])
         if others:
             lines.append(f"Next slowest: {others}.")
     else:
-        lines.append("Slowest page to build: no page was read or written in this build.")
+        lines.append("Slowest page to read: no page was read in this build.")
     return "\n".join(lines)
 
 
-def _env(app: Sphinx) -> BuildEnvironment:
-    env = app.env
-    if not hasattr(env, "build_report_read"):
-        env.build_report_read = {}
-    return env
-
-
-def _source_read(app: Sphinx, docname: str, source: list[str]) -> None:
-    app._build_report_started = time.perf_counter()  # type: ignore[attr-defined]
-
-
-def _doctree_read(app: Sphinx, doctree: Any) -> None:
-    started = getattr(app, "_build_report_started", None)
-    if started is not None:
-        _env(app).build_report_read[app.env.docname] = time.perf_counter() - started
-        app._build_report_started = None  # type: ignore[attr-defined]
-
-
-def _purge(app: Sphinx, env: BuildEnvironment, docname: str) -> None:
-    getattr(env, "build_report_read", {}).pop(docname, None)
-
-
-def _merge(app: Sphinx, env: BuildEnvironment, docnames: set[str], other: BuildEnvironment) -> None:
-    _env(app).build_report_read.update(getattr(other, "build_report_read", {}))
-
-
-def _doctree_resolved(app: Sphinx, doctree: Any, docname: str) -> None:
-    app._build_report_writing = (docname, time.perf_counter())  # type: ignore[attr-defined]
-
-
-def _page_context(app: Sphinx, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
-    writing = getattr(app, "_build_report_writing", None)
-    if writing and writing[0] == pagename:
-        app._build_report_write[pagename] = time.perf_counter() - writing[1]  # type: ignore[attr-defined]
-        app._build_report_writing = None  # type: ignore[attr-defined]
+def _reading_durations(app: Sphinx) -> dict[str, float]:
+    try:
+        return dict(app.env.get_domain("duration").reading_durations)
+    except ExtensionError:  # sphinx.ext.duration is not loaded
+        return {}
 
 
 def _build_finished(app: Sphinx, exception: Exception | None) -> None:
     if exception is not None or app.builder.format != "html":
         return
     outdir = Path(app.outdir)
-    read = getattr(app.env, "build_report_read", {})
-    write = app._build_report_write  # type: ignore[attr-defined]
-    timings = {d: (read.get(d, 0.0), write.get(d, 0.0)) for d in set(read) | set(write)}
-    report = format_report(*site_size(outdir), timings)
+    total, n_files, n_pages = site_size(outdir)
+    report = format_report(total, n_files, n_pages, _reading_durations(app))
     (outdir.parent / REPORT_NAME).write_text(report + "\n", encoding="utf-8")
     for line in report.splitlines():
         logger.info("build_report: %s", line)
+    warning = over_budget(total, app.config.site_budget_mib)
+    if warning:
+        logger.warning("build_report: %s", warning)
 
 
 def setup(app: Sphinx) -> dict:
-    app._build_report_write = {}  # type: ignore[attr-defined]
-    app.connect("source-read", _source_read)
-    app.connect("doctree-read", _doctree_read)
-    app.connect("env-purge-doc", _purge)
-    app.connect("env-merge-info", _merge)
-    app.connect("doctree-resolved", _doctree_resolved)
-    app.connect("html-page-context", _page_context, priority=900)
+    app.add_config_value("site_budget_mib", SITE_BUDGET_MIB, "html", types=(int, float))
     # After Jupyter Book's own build-finished handlers (e.g. the index.html redirect).
     app.connect("build-finished", _build_finished, priority=900)
-    return {"parallel_read_safe": True, "parallel_write_safe": True, "env_version": 1}
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

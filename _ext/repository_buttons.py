@@ -1,22 +1,27 @@
-"""One switch for every button that points outside the book: ``repository.url``.
+"""One switch, ``repository.url``, for every button that points outside the book.
 
-In ``_config.yml``::
+Jupyter Book and sphinx-book-theme provide the buttons themselves: ``repository:`` (url, branch,
+path_to_book) gives the theme its repository, ``launch_buttons:`` lists the services (Binder,
+Colab), and the theme's defaults already keep the edit, source and Thebe buttons off and the
+download buttons (.ipynb, source, PDF) on.  What those options cannot do, and this extension adds
+at ``config-inited`` (before the theme reads the options):
 
-    repository:
-      url: ""            # e.g. https://github.com/<owner>/<repo>
-      branch: main
+1. **No repository, no outside button.**  While ``url`` is ``""`` (a private copy) the launch
+   providers are dropped: with a provider and no repository, sphinx-book-theme 1.3 stops the
+   build on the first notebook page ("Extension error (sphinx_book_theme.header_buttons.launch):
+   TypeError: cannot unpack non-iterable NoneType object").
+2. **A repository, its buttons.**  Once ``url`` is set, the repository and issue buttons are
+   switched on.  Jupyter Book's own ``html.use_repository_button`` / ``use_issues_button``
+   would be a second switch, and one that stops the build ("you must specify the repository
+   URL") in every copy whose url is empty.
+3. **A usable URL.**  ``https://github.com/<owner>/<repo>`` or the gitlab.com equivalent, a
+   trailing ``/`` or ``.git`` removed; anything else stops the build with the fix (the theme
+   takes any string and builds broken links from it).  On GitLab the GitHub-only Colab and
+   Deepnote buttons are dropped (the theme warns "not supported on colab", an error under -W).
 
-While ``url`` is empty (the default, e.g. in a private copy), the book shows **no**
-repository, issue or launch button and none of their links or warnings: the download
-buttons (.ipynb, source) stay on, since they need nothing but the book itself.
-
-Once ``url`` names a public GitHub (or GitLab) repository, every page gets a repository
-button and an "open an issue" button, and every notebook page gets the launch buttons
-listed under ``launch_buttons`` (Binder, Colab) pointing at that repository and branch.
-The extension makes the theme options consistent with the URL at ``config-inited``,
-before the theme reads them; an unusable URL stops the build with a message that says
-what is wrong and how to fix it.
+The assignment pages lose their launch buttons in ``student_pages.py``.
 """
+
 from __future__ import annotations
 
 import re
@@ -29,11 +34,9 @@ from sphinx.util import logging
 
 logger = logging.getLogger(__name__)
 
-#: Theme options that only make sense with a repository.
+#: Theme options that only make sense with a repository (the theme's defaults are off).
 REPOSITORY_BUTTONS = ("use_repository_button", "use_issues_button")
-#: Buttons that also need the repository but stay off (not asked for by the course).
-ALWAYS_OFF = ("use_edit_page_button", "use_source_button")
-#: ``launch_buttons`` keys that name an online service; cleared while no repository is set.
+#: ``launch_buttons`` keys that name an online service; dropped while no repository is set.
 LAUNCH_PROVIDERS = ("binderhub_url", "jupyterhub_url", "colab_url", "deepnote_url", "jupyterlite_url")
 #: Providers that only work with a GitHub repository (the theme warns otherwise).
 GITHUB_ONLY = ("colab_url", "deepnote_url")
@@ -65,7 +68,7 @@ def normalize_repository_url(url: str | None) -> tuple[str, str]:
     if not isinstance(url, str):
         raise ConfigError(
             f"repository.url in _config.yml must be a string, got {type(url).__name__}: "
-            "write it in quotes, e.g. url: \"https://github.com/<owner>/<repo>\", or leave it \"\"."
+            'write it in quotes, e.g. url: "https://github.com/<owner>/<repo>", or leave it "".'
         )
     url = url.strip()
     if not url:
@@ -75,26 +78,26 @@ def normalize_repository_url(url: str | None) -> tuple[str, str]:
         raise ConfigError(
             f"repository.url in _config.yml is {url!r}, which is not a repository address: "
             "use https://github.com/<owner>/<repo> (or https://gitlab.com/<owner>/<repo>), "
-            "or leave it \"\" to switch the repository, issue and launch buttons off."
+            'or leave it "" to switch the repository, issue and launch buttons off.'
         )
-    clean = f"https://{match['host']}/{match['owner']}/{match['repo']}"
-    return clean, match["host"]
+    return f"https://{match['host']}/{match['owner']}/{match['repo']}", match["host"]
 
 
 def configure_buttons(theme_options: dict[str, Any]) -> dict[str, Any]:
-    """Return a copy of ``html_theme_options`` whose buttons agree with ``repository_url``.
+    """Return a copy of ``html_theme_options`` whose outside buttons follow ``repository_url``.
 
     Parameters
     ----------
     theme_options : dict
         ``html_theme_options`` as Jupyter Book produced it from ``_config.yml``
-        (``repository_url``, ``repository_branch``, ``launch_buttons``, ...).
+        (``repository_url``, ``launch_buttons``, ...).
 
     Returns
     -------
     dict
-        The options with the repository/issue buttons and the launch providers on when the
-        URL is set, and all of them off (providers cleared) when it is not.
+        The options with the URL cleaned and the repository and issue buttons on when it is set;
+        without the launch providers when it is not, and without the GitHub-only ones off GitHub.
+        Every other option is left as Jupyter Book and the theme set it.
 
     Raises
     ------
@@ -107,45 +110,28 @@ def configure_buttons(theme_options: dict[str, Any]) -> dict[str, Any]:
     launch = options.get("launch_buttons") or {}
     if not isinstance(launch, dict):
         raise ConfigError(
-            f"launch_buttons in _config.yml must be a mapping (binderhub_url: ..., colab_url: ...), "
+            "launch_buttons in _config.yml must be a mapping (binderhub_url: ..., colab_url: ...), "
             f"got {type(launch).__name__}."
         )
-    launch = dict(launch)
-    for key in ALWAYS_OFF:
-        options[key] = False
-    if not url:
-        options.pop("repository_url", None)
-        for key in REPOSITORY_BUTTONS:
-            options[key] = False
-        for key in LAUNCH_PROVIDERS:
-            launch.pop(key, None)
-        launch["thebe"] = False
-    else:
-        options["repository_url"] = url
-        options["repository_branch"] = options.get("repository_branch") or "main"
-        for key in REPOSITORY_BUTTONS:
-            options[key] = True
-        if host != "github.com":
-            for key in GITHUB_ONLY:
-                launch.pop(key, None)
-    options["launch_buttons"] = launch
+    dropped = LAUNCH_PROVIDERS if not url else GITHUB_ONLY if host != "github.com" else ()
+    options["launch_buttons"] = {k: v for k, v in launch.items() if k not in dropped}
+    options["repository_url"] = url
+    for key in REPOSITORY_BUTTONS:
+        options[key] = bool(url)
     return options
 
 
 def _on_config_inited(app: Sphinx, config: Config) -> None:
     config.html_theme_options = configure_buttons(config.html_theme_options)
     opts = config.html_theme_options
-    if opts.get("repository_url"):
-        providers = [k for k in LAUNCH_PROVIDERS if opts["launch_buttons"].get(k)]
-        logger.info(
-            "repository_buttons: repository and issue buttons for %s (branch %s); launch buttons: %s",
-            opts["repository_url"], opts["repository_branch"], ", ".join(providers) or "none",
-        )
-    else:
-        logger.info(
-            "repository_buttons: repository.url is empty in _config.yml; repository, issue and "
-            "launch buttons are off (download buttons stay on)."
-        )
+    providers = [k for k in LAUNCH_PROVIDERS if opts["launch_buttons"].get(k)]
+    logger.info(
+        "repository_buttons: %s",
+        f"repository and issue buttons for {opts['repository_url']}; launch buttons: "
+        f"{', '.join(providers) or 'none'}"
+        if opts["repository_url"]
+        else "repository.url is empty in _config.yml; no repository, issue or launch button",
+    )
 
 
 def setup(app: Sphinx) -> dict:
