@@ -303,7 +303,6 @@ class BayesianLinearRegression:
         lam = self.prior_precision
         return f"BayesianLinearRegression(prior_precision={lam:g}, beta={self.beta:g}{state})"
 
-
     # -- training stage ------------------------------------------------------------
     def fit(self, Phi, t) -> BayesianLinearRegression:
         """Compute the posterior N(w | m_N, S_N) for the data (Phi, t).
@@ -673,7 +672,6 @@ def logistic_grid_posterior(
     W1, W2 = np.meshgrid(w, w)
     pts = np.column_stack([W1.ravel(), W2.ravel()])
     log_prior = np.log(prior_precision / (2 * np.pi)) - 0.5 * prior_precision * np.sum(pts**2, axis=1)
-
     log_joint = logistic_log_likelihood(pts, X, t) + log_prior
     return GridPosterior2D(w, w, log_joint.reshape(W1.shape))
 

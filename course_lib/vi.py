@@ -515,7 +515,6 @@ def linear_gaussian_elbo(q: GaussianFamily, Phi: Tensor, t: Tensor, prior_precis
     return data_term - kl_weight * kl_divergence(q, *isotropic_prior(q.dim, prior_precision, q.mu.dtype))
 
 
-
 # ---------------------------------------------------------------------------------------
 # gradient estimators of ∇_φ E_q f(W)
 # ---------------------------------------------------------------------------------------

@@ -401,7 +401,6 @@ def elbo_view(
         Phi_t, t_t = torch.from_numpy(Phi), torch.from_numpy(t)
         data_term = vi.linear_gaussian_elbo(q, Phi_t, t_t, prior_precision, beta, kl_weight=0).item()
         kl_prior = vi.kl_divergence(q, *vi.isotropic_prior(1, prior_precision)).item()
-
         kl_post = vi.gaussian_kl(q.mu, q.covariance(), blr.mean, blr.cov).item()
     post_mean, post_std = float(blr.mean[0]), float(np.sqrt(blr.cov[0, 0]))
     lo = min(post_mean - 5 * post_std, mu - 4 * sigma)

@@ -150,7 +150,6 @@ def test_repr():
     assert model.prior_precision == 1.0 and model.beta == 2.0
     assert repr(model).startswith("BayesianLinearRegression(prior_precision=1, beta=2")
     assert "unfitted" in repr(model)
-
     model.fit(np.ones((3, 1)), np.zeros(3))
     assert "D=1, N=3" in repr(model)
 

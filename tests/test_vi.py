@@ -173,7 +173,6 @@ def test_reparameterization_has_lower_variance_than_score_function(problem):
 def test_fit_full_rank_reaches_the_posterior_and_mean_field_the_known_optimum(problem):
     P, t, blr = problem["Phi"], problem["t"], problem["blr"]
     a, b = problem["prior_precision"], problem["beta"]
-
     fr = vi.FullRankGaussian([0.0, 0.0], 0.3)
     hist = vi.fit(fr, lambda: vi.linear_gaussian_elbo(fr, P, t, a, b), n_steps=600, lr=0.1)
     assert hist.shape == (600,) and hist[-1] > hist[0]
