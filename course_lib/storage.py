@@ -76,8 +76,10 @@ def to_csr(weight: torch.Tensor) -> dict[str, object]:
 
     Raises
     ------
+    TypeError
+        If ``weight`` is not a floating-point tensor.
     ValueError
-        If ``weight`` is not a floating-point tensor with at least 2 dimensions.
+        If ``weight`` has fewer than 2 dimensions.
 
     Examples
     --------
@@ -85,10 +87,11 @@ def to_csr(weight: torch.Tensor) -> dict[str, object]:
     >>> csr["crow_indices"].tolist(), csr["col_indices"].tolist(), csr["values"].tolist()
     ([0, 1, 3], [1, 0, 2], [2.0, 1.0, 3.0])
     """
-    if not isinstance(weight, torch.Tensor) or weight.dim() < 2 or not weight.is_floating_point():
-        got = (f"a {weight.dim()}-D {weight.dtype} tensor" if isinstance(weight, torch.Tensor)
-               else type(weight).__name__)
-        raise ValueError(
+    got = (f"a {weight.dim()}-D {weight.dtype} tensor" if isinstance(weight, torch.Tensor)
+           else type(weight).__name__)
+    wrong_type = not isinstance(weight, torch.Tensor) or not weight.is_floating_point()
+    if wrong_type or weight.dim() < 2:
+        raise (TypeError if wrong_type else ValueError)(
             f"to_csr expects a floating-point weight tensor with at least 2 dimensions "
             f"(out, in[, kH, kW]), got {got}; pass a layer's weight, not its bias."
         )

@@ -111,9 +111,9 @@ def test_a_dense_network_can_be_stored_too(tmp_path):
 def test_to_csr_rejects_a_bias_or_an_integer_tensor():
     with pytest.raises(ValueError, match="at least 2 dimensions.*not its bias"):
         to_csr(torch.zeros(5))
-    with pytest.raises(ValueError, match="floating-point"):
+    with pytest.raises(TypeError, match="floating-point"):
         to_csr(torch.zeros(2, 2, dtype=torch.int64))
-    with pytest.raises(ValueError, match="got list"):
+    with pytest.raises(TypeError, match="got list"):
         to_csr([[1.0]])
 
 
