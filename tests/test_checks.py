@@ -77,7 +77,7 @@ def elbo(m, S, Phi, t, alpha, beta):
 def test_elbo_passes_solution_and_equals_library():
     from course_lib import vi
     checks.check_elbo(elbo)
-    Phi, t, m, S, alpha, beta = checks._regression_problem()
+    Phi, t, m, S, alpha, beta = checks.elbo._regression_problem()
     q = vi.FullRankGaussian(m, scale_tril=np.linalg.cholesky(S))
     lib = float(vi.linear_gaussian_elbo(q, torch.tensor(Phi), torch.tensor(t), alpha, beta).detach())
     assert elbo(m, S, Phi, t, alpha, beta) == pytest.approx(lib, rel=1e-10)
@@ -675,7 +675,7 @@ def test_hidden_inputs_pass_the_solution_silently_and_differ(check, fn, capsys):
 
 
 def test_hidden_inputs_catch_hard_coded_answers():
-    p_visible = checks._joint_xyz()
+    p_visible = checks.conditioning._joint_xyz()
     answers = {z: conditional(p_visible, z) for z in range(p_visible.shape[2])}
     cheat = lambda p, z: answers[z]  # noqa: E731
     checks.check_conditional(cheat)
@@ -863,7 +863,7 @@ def test_failed_check_shows_its_message_only_in_ipython():
     original = IPython.get_ipython
     IPython.get_ipython = lambda: shell
     try:
-        assert checks._install_short_tracebacks()
+        assert checks.core._install_short_tracebacks()
     finally:
         IPython.get_ipython = original
     assert CheckFailed in shell.exc_tuple and checks.StubNotImplemented in shell.exc_tuple

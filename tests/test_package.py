@@ -60,6 +60,9 @@ def test_wheel_holds_only_the_package(dists):
         names = zf.namelist()
     print("wheel:", dists["wheel"].name, *names, sep="\n  ")
     assert "course_lib/__init__.py" in names and "course_lib/train.py" in names
+    sources = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "course_lib").rglob("*.py"))
+    missing = [s for s in sources if s not in names]
+    assert not missing, f"the wheel lacks {missing}: pyproject's [tool.setuptools.packages.find] must find them"
     stray = [n for n in names if not (n.startswith("course_lib/") or
                                       re.match(r"bayesian_dnn_course-[^/]+\.dist-info/", n))]
     assert stray == [], f"the wheel must hold course_lib only: {stray}"
