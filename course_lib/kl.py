@@ -42,6 +42,11 @@ C_INF = 0.5 * (np.euler_gamma + math.log(2.0))
 #: Kingma, Salimans & Welling (2015)'s cubic coefficients c1, c2, c3 (their eq. for alpha <= 1).
 C1, C2, C3 = 1.16145124, -1.50204118, 0.58629921
 
+#: The largest log alpha the cubic was made for (alpha <= 1): variational-dropout layers that use
+#: :func:`neg_kl_kingma` clip log alpha there (the sparse layers' own clip,
+#: :data:`course_lib.layers.LOG_ALPHA_MAX` = 8, is a numerical guard of another KL).
+KINGMA_LOG_ALPHA_MAX = 0.0
+
 #: The constant of the cubic.  The paper leaves it unnamed; this is the least-squares offset of
 #: 1/2 log alpha + c1 alpha + c2 alpha^2 + c3 alpha^3 from :func:`neg_kl` on the midpoint grid
 #: alpha_i = (i - 1/2)/1000, i = 1..1000 (uniform in alpha on (0, 1], the range the cubic was
@@ -396,7 +401,8 @@ def neg_kl_kingma(log_alpha: ArrayOrTensor, constant: float = C_KINGMA) -> Array
         -\\mathrm{KL} \\approx C + \\tfrac12\\log\\alpha + c_1\\alpha + c_2\\alpha^2 + c_3\\alpha^3,
 
     with :data:`C1`, :data:`C2`, :data:`C3`.  Beyond alpha = 1 the cubic term makes it diverge
-    (chapter 7); variational-dropout layers clip alpha at 1 before calling it.
+    (chapter 7); variational-dropout layers clip log alpha at :data:`KINGMA_LOG_ALPHA_MAX` = 0
+    (alpha = 1) before calling it.
 
     Parameters
     ----------

@@ -1,6 +1,6 @@
 """Gaussian and variational dropout with a shared alpha (Kingma, Salimans & Welling 2015; chapter 6).
 
-A :class:`GaussianDropoutLinear` layer has the posterior q(W) = prod N(w_ij | theta_ij,
+A :class:`VariationalDropoutLinear` layer has the posterior q(W) = prod N(w_ij | theta_ij,
 alpha theta_ij^2) with one alpha per layer (``alpha_shape="layer"``) or one per input unit
 (``alpha_shape="unit"``).  It is sampled with the local reparameterization trick: the
 pre-activation b = x W^T is Gaussian with mean x theta^T and variance (x^2)(alpha theta^2)^T.
@@ -11,26 +11,30 @@ pre-activation b = x W^T is Gaussian with mean x theta^T and variance (x^2)(alph
   whose KL term is Kingma et al.'s cubic (:func:`course_lib.kl.neg_kl_kingma`) with alpha
   clipped at 1, the range the cubic is valid in.
 
+As in the sparse layers of :mod:`course_lib.layers`, ``layer.log_alpha`` is the clipped value
+the layer computes with; the trained (or fixed) tensor behind it is ``raw_log_alpha``.  The
+noise here is on the weights; :class:`course_lib.dropout.GaussianDropout` puts the same
+N(1, alpha) noise on activations.
+
 :class:`VariationalDropoutMLP` stacks such layers and :func:`train_elbo` fits it on the (per-example) ELBO.
 """
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from course_lib.kl import neg_kl_kingma
-
-#: log alpha is clipped to at most this value (alpha <= 1) where the cubic KL is valid.
-MAX_LOG_ALPHA = 0.0
+from course_lib import validation as V
+from course_lib.kl import KINGMA_LOG_ALPHA_MAX, neg_kl_kingma
 
 ALPHA_SHAPES = ("layer", "unit")
 
 
-class GaussianDropoutLinear(nn.Module):
+class VariationalDropoutLinear(nn.Module):
     """A linear layer with Gaussian multiplicative weight noise, alpha fixed or learned.
 
     Parameters
@@ -45,8 +49,17 @@ class GaussianDropoutLinear(nn.Module):
     alpha_shape : {"layer", "unit"}, default "layer"
         One alpha for the whole layer or one per input unit.
 
+    Attributes
+    ----------
+    theta : nn.Parameter, shape (out_features, in_features)
+        The weight means.
+    raw_log_alpha : nn.Parameter or buffer, shape (1,) or (in_features,)
+        log alpha as trained (a parameter) or set (a buffer), before clipping.
+
     Raises
     ------
+    TypeError
+        Sizes that are not integers, an ``alpha`` that is not a number, a non-bool ``learn_alpha``.
     ValueError
         Non-positive sizes, alpha outside [0, 1] (or 0 with ``learn_alpha``), an unknown
         ``alpha_shape``.
@@ -55,12 +68,12 @@ class GaussianDropoutLinear(nn.Module):
     def __init__(self, in_features: int, out_features: int, alpha: float = 0.25,
                  learn_alpha: bool = False, alpha_shape: str = "layer") -> None:
         super().__init__()
-        for name, v in (("in_features", in_features), ("out_features", out_features)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}.")
-        if alpha_shape not in ALPHA_SHAPES:
-            raise ValueError(f"alpha_shape must be one of {ALPHA_SHAPES}, got {alpha_shape!r}.")
-        if not isinstance(alpha, (int, float)) or not 0.0 <= alpha <= 1.0:
+        in_features = V.positive_int(in_features, "in_features")
+        out_features = V.positive_int(out_features, "out_features")
+        alpha_shape = V.one_of(alpha_shape, "alpha_shape", ALPHA_SHAPES)
+        learn_alpha = V.boolean(learn_alpha, "learn_alpha")
+        alpha = V.finite_float(alpha, "alpha")
+        if not 0.0 <= alpha <= 1.0:
             raise ValueError(
                 f"alpha must be in [0, 1] (the cubic KL is valid only there), got {alpha!r}; "
                 "for a dropout rate p use course_lib.dropout.dropout_alpha(p) = p/(1-p), e.g. p = 0.5 -> alpha = 1."
@@ -69,32 +82,33 @@ class GaussianDropoutLinear(nn.Module):
             raise ValueError("a learned alpha needs a positive starting value (log alpha = -inf at 0); "
                              "start from e.g. alpha=0.1.")
         self.in_features, self.out_features = in_features, out_features
-        self.learn_alpha, self.alpha_shape = bool(learn_alpha), alpha_shape
+        self.learn_alpha, self.alpha_shape = learn_alpha, alpha_shape
         self.theta = nn.Parameter(torch.empty(out_features, in_features))
         self.bias = nn.Parameter(torch.zeros(out_features))
         nn.init.kaiming_uniform_(self.theta, a=math.sqrt(5))
         n_alpha = 1 if alpha_shape == "layer" else in_features
         init = math.log(alpha) if alpha > 0 else -math.inf
-        log_alpha = torch.full((n_alpha,), init)
+        raw_log_alpha = torch.full((n_alpha,), init)
         if learn_alpha:
-            self.log_alpha = nn.Parameter(log_alpha)
+            self.raw_log_alpha = nn.Parameter(raw_log_alpha)
         else:
-            self.register_buffer("log_alpha", log_alpha)
+            self.register_buffer("raw_log_alpha", raw_log_alpha)
 
-    def clipped_log_alpha(self) -> torch.Tensor:
-        """log alpha clipped to at most :data:`MAX_LOG_ALPHA` (alpha <= 1)."""
-        return self.log_alpha.clamp(max=MAX_LOG_ALPHA)
+    @property
+    def log_alpha(self) -> torch.Tensor:
+        """log alpha clipped to at most :data:`course_lib.kl.KINGMA_LOG_ALPHA_MAX` = 0 (alpha <= 1)."""
+        return self.raw_log_alpha.clamp(max=KINGMA_LOG_ALPHA_MAX)
 
     def alpha(self) -> torch.Tensor:
         """The (clipped) alpha, one value per layer or per input unit."""
-        return self.clipped_log_alpha().exp().detach()
+        return self.log_alpha.exp().detach()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """A sample of the pre-activation in training mode, its mean in eval mode."""
         mean = nn.functional.linear(x, self.theta, self.bias)
-        if not self.training or not torch.isfinite(self.log_alpha).any():
+        if not self.training or not torch.isfinite(self.raw_log_alpha).any():
             return mean
-        alpha = self.clipped_log_alpha().exp()  # (1,) or (in,)
+        alpha = self.log_alpha.exp()  # (1,) or (in,)
         var = nn.functional.linear(x * x * alpha, self.theta * self.theta)
         return mean + torch.sqrt(var + 1e-8) * torch.randn_like(mean)
 
@@ -105,13 +119,13 @@ class GaussianDropoutLinear(nn.Module):
         """
         if not self.learn_alpha:
             return torch.zeros(())
-        per_alpha = -neg_kl_kingma(self.clipped_log_alpha())
+        per_alpha = -neg_kl_kingma(self.log_alpha)
         weights_per_alpha = self.out_features * (self.in_features if self.alpha_shape == "layer" else 1)
         return weights_per_alpha * per_alpha.sum()
 
 
 class VariationalDropoutMLP(nn.Module):
-    """A ReLU multilayer perceptron of :class:`GaussianDropoutLinear` layers.
+    """A ReLU multilayer perceptron of :class:`VariationalDropoutLinear` layers.
 
     Parameters
     ----------
@@ -135,11 +149,11 @@ class VariationalDropoutMLP(nn.Module):
         if len(sizes) < 2:
             raise ValueError(f"sizes needs at least an input and an output width, got {sizes}.")
         n_layers = len(sizes) - 1
-        alphas = [alpha] * n_layers if isinstance(alpha, (int, float)) else list(alpha)
+        alphas = [alpha] * n_layers if isinstance(alpha, numbers.Real) else list(alpha)
         if len(alphas) != n_layers:
             raise ValueError(f"give one alpha or {n_layers} (one per layer), got {len(alphas)}.")
         self.layers = nn.ModuleList(
-            GaussianDropoutLinear(i, o, a, learn_alpha, alpha_shape)
+            VariationalDropoutLinear(i, o, a, learn_alpha, alpha_shape)
             for i, o, a in zip(sizes[:-1], sizes[1:], alphas)
         )
 
@@ -209,19 +223,24 @@ def train_elbo(model: VariationalDropoutMLP, x: torch.Tensor, y: torch.Tensor, x
 
     Raises
     ------
+    TypeError
+        A count that is not an integer or a step size that is not a number.
     ValueError
-        Mismatched lengths or non-positive epochs / batch size.
+        Mismatched lengths or non-positive epochs / batch size / step sizes, a negative seed.
     """
     if len(x) != len(y) or len(x_test) != len(y_test):
         raise ValueError(f"inputs and labels differ in length: {len(x)} vs {len(y)}, "
                          f"test {len(x_test)} vs {len(y_test)}.")
-    if epochs < 1 or batch_size < 1 or lr <= 0 or lr_log_alpha <= 0:
-        raise ValueError(f"epochs, batch_size and the step sizes must be positive, got epochs={epochs}, "
-                         f"batch_size={batch_size}, lr={lr}, lr_log_alpha={lr_log_alpha}.")
+    epochs, batch_size = V.positive_int(epochs, "epochs"), V.positive_int(batch_size, "batch_size")
+    lr = V.positive_float(lr, "lr", meaning="Adam step size", hint="pass e.g. lr=1e-3")
+    lr_log_alpha = V.positive_float(lr_log_alpha, "lr_log_alpha", hint="pass e.g. lr_log_alpha=0.05")
+    seed = V.nonnegative_int(seed, "seed")
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    log_alphas = [p for name, p in model.named_parameters() if name.endswith("log_alpha")]
-    others = [p for name, p in model.named_parameters() if not name.endswith("log_alpha")]
+    raw = {id(m.raw_log_alpha) for m in model.modules()
+           if isinstance(m, VariationalDropoutLinear) and m.learn_alpha}
+    log_alphas = [p for p in model.parameters() if id(p) in raw]
+    others = [p for p in model.parameters() if id(p) not in raw]
     groups = [{"params": others, "lr": lr}]
     if log_alphas:
         groups.append({"params": log_alphas, "lr": lr_log_alpha})

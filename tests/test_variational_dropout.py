@@ -8,13 +8,13 @@ import torch
 
 from course_lib import kl
 from course_lib.variational_dropout import (
-    GaussianDropoutLinear, VariationalDropoutMLP, train_elbo,
+    VariationalDropoutLinear, VariationalDropoutMLP, train_elbo,
 )
 
 
 def test_local_reparameterization_moments():
     torch.manual_seed(0)
-    layer = GaussianDropoutLinear(5, 3, alpha=0.5)
+    layer = VariationalDropoutLinear(5, 3, alpha=0.5)
     x = torch.randn(1, 5).expand(20000, 5)
     out = layer(x)
     theta = layer.theta.detach()
@@ -27,25 +27,26 @@ def test_local_reparameterization_moments():
 
 
 def test_no_noise_when_alpha_is_zero():
-    layer = GaussianDropoutLinear(4, 2, alpha=0.0)
+    layer = VariationalDropoutLinear(4, 2, alpha=0.0)
     x = torch.randn(3, 4)
     torch.testing.assert_close(layer(x), layer(x))
     assert float(layer.kl().detach()) == 0.0
 
 
 def test_kl_counts_weights_and_uses_the_cubic():
-    layer = GaussianDropoutLinear(4, 3, alpha=0.3, learn_alpha=True)
+    layer = VariationalDropoutLinear(4, 3, alpha=0.3, learn_alpha=True)
     expected = -12 * kl.neg_kl_kingma(math.log(0.3))
     assert float(layer.kl().detach()) == pytest.approx(float(expected), rel=1e-6)
-    unit = GaussianDropoutLinear(4, 3, alpha=0.3, learn_alpha=True, alpha_shape="unit")
+    unit = VariationalDropoutLinear(4, 3, alpha=0.3, learn_alpha=True, alpha_shape="unit")
     assert unit.log_alpha.shape == (4,)
     assert float(unit.kl().detach()) == pytest.approx(float(expected), rel=1e-6)
 
 
 def test_alpha_is_clipped_at_one():
-    layer = GaussianDropoutLinear(4, 3, alpha=0.5, learn_alpha=True)
+    layer = VariationalDropoutLinear(4, 3, alpha=0.5, learn_alpha=True)
     with torch.no_grad():
-        layer.log_alpha.fill_(2.0)
+        layer.raw_log_alpha.fill_(2.0)
+    assert float(layer.log_alpha.detach()) == 0.0  # log_alpha is the clipped value, as in course_lib.layers
     assert float(layer.alpha()) == pytest.approx(1.0)
     assert float(layer.kl().detach()) == pytest.approx(float(-12 * kl.neg_kl_kingma(0.0)), rel=1e-6)
 
@@ -71,13 +72,13 @@ def test_fixed_alpha_is_not_trained():
 
 def test_bad_arguments():
     with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\].*dropout_alpha"):
-        GaussianDropoutLinear(3, 2, alpha=2.0)
+        VariationalDropoutLinear(3, 2, alpha=2.0)
     with pytest.raises(ValueError, match="positive starting value"):
-        GaussianDropoutLinear(3, 2, alpha=0.0, learn_alpha=True)
+        VariationalDropoutLinear(3, 2, alpha=0.0, learn_alpha=True)
     with pytest.raises(ValueError, match="alpha_shape must be one of"):
-        GaussianDropoutLinear(3, 2, alpha_shape="weight")
+        VariationalDropoutLinear(3, 2, alpha_shape="weight")
     with pytest.raises(ValueError, match="in_features must be a positive integer"):
-        GaussianDropoutLinear(0, 2)
+        VariationalDropoutLinear(0, 2)
     with pytest.raises(ValueError, match="one per layer"):
         VariationalDropoutMLP((3, 4, 2), alpha=[0.1])
     with pytest.raises(ValueError, match="at least an input and an output"):
@@ -86,5 +87,22 @@ def test_bad_arguments():
     x, y = torch.randn(4, 3), torch.zeros(4, dtype=torch.long)
     with pytest.raises(ValueError, match="differ in length"):
         train_elbo(model, x, y[:3], x, y)
-    with pytest.raises(ValueError, match="must be positive"):
+    with pytest.raises(ValueError, match="epochs must be a positive integer, got 0"):
         train_elbo(model, x, y, x, y, epochs=0)
+    with pytest.raises(TypeError, match="batch_size must be a positive integer, got 2.5"):
+        train_elbo(model, x, y, x, y, batch_size=2.5)
+    with pytest.raises(ValueError, match=r"lr \(Adam step size\) must be a positive finite number, got 0"):
+        train_elbo(model, x, y, x, y, lr=0)
+
+
+def test_numpy_sizes_are_accepted_and_bad_types_are_type_errors():
+    import numpy as np
+
+    layer = VariationalDropoutLinear(np.int64(784), np.int32(300), alpha=np.float32(0.5))
+    assert layer.theta.shape == (300, 784) and float(layer.alpha()) == pytest.approx(0.5)
+    with pytest.raises(TypeError, match="in_features must be a positive integer, got 3.0"):
+        VariationalDropoutLinear(3.0, 2)
+    with pytest.raises(TypeError, match="alpha must be a finite number, got '0.5'"):
+        VariationalDropoutLinear(3, 2, alpha="0.5")
+    with pytest.raises(TypeError, match="learn_alpha must be True or False, got 1"):
+        VariationalDropoutLinear(3, 2, learn_alpha=1)
