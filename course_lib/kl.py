@@ -30,6 +30,8 @@ import numpy.typing as npt
 import torch
 from scipy import integrate, optimize
 
+from course_lib import validation as V
+
 ArrayOrTensor = Union[np.ndarray, torch.Tensor, float]
 
 #: Published constants of Molchanov, Ashukha & Vetrov (2017), eq. (14).
@@ -143,8 +145,7 @@ def neg_kl_molchanov(
     -0.4312
     """
     for kname, kval in (("k1", k1), ("k2", k2), ("k3", k3)):
-        if not np.isfinite(float(kval)):
-            raise ValueError(f"{kname} must be a finite number, got {kval!r}.")
+        V.finite_float(kval, kname)
     if isinstance(log_alpha, torch.Tensor):
         if check:
             _check_tensor(log_alpha)
@@ -325,8 +326,8 @@ def neg_kl_mc(log_alpha: npt.ArrayLike, n_samples: int = 10_000, seed: int = 0) 
         Non-integer ``n_samples`` or ``seed``.
     """
     x = _check_numpy(log_alpha)
-    n = _check_int(n_samples, "n_samples", minimum=2, hint="use at least 2 samples")
-    s = _check_int(seed, "seed", minimum=0, hint="use a non-negative integer seed")
+    n = V.integer(n_samples, "n_samples", minimum=2, hint="use at least 2 samples")
+    s = V.nonnegative_int(seed, "seed", hint="use a non-negative integer seed")
     eps = np.random.default_rng(s).standard_normal(n)
     mu = np.exp(-0.5 * x.reshape(-1))
     means = np.empty(mu.size)
@@ -423,8 +424,7 @@ def neg_kl_kingma(log_alpha: ArrayOrTensor, constant: float = C_KINGMA) -> Array
     TypeError
         Non-numeric input or an integer tensor.
     """
-    if not np.isfinite(float(constant)):
-        raise ValueError(f"constant must be a finite number, got {constant!r}.")
+    V.finite_float(constant, "constant")
     if isinstance(log_alpha, torch.Tensor):
         _check_tensor(log_alpha)
         alpha = torch.exp(log_alpha)
@@ -447,7 +447,7 @@ def kingma_constant(n_points: int = 1000) -> float:
     float
         The mean of ``neg_kl - (1/2 log alpha + c1 alpha + c2 alpha^2 + c3 alpha^3)``.
     """
-    n = _check_int(n_points, "n_points", minimum=1, hint="use a positive number of points")
+    n = V.positive_int(n_points, "n_points", hint="use a positive number of points")
     alpha = (np.arange(1, n + 1) - 0.5) / n
     log_alpha = np.log(alpha)
     return float(np.mean(neg_kl(log_alpha) - neg_kl_kingma(log_alpha, constant=0.0)))
@@ -534,15 +534,13 @@ def molchanov_errors(
 
 def _grid(lo: float, hi: float, n: int) -> np.ndarray:
     """A validated uniform grid on [lo, hi] with n points."""
-    for name, v in (("log_alpha_min", lo), ("log_alpha_max", hi)):
-        if not isinstance(v, (int, float, np.integer, np.floating)) or not np.isfinite(v):
-            raise ValueError(f"{name} must be a finite number, got {v!r}.")
+    lo, hi = V.finite_float(lo, "log_alpha_min"), V.finite_float(hi, "log_alpha_max")
     if not lo < hi:
         raise ValueError(
             f"the fit range is empty: log_alpha_min={lo} must be smaller than log_alpha_max={hi}."
         )
-    n = _check_int(n, "n_grid", minimum=4, hint="a fit of 3 constants needs at least 4 points")
-    return np.linspace(float(lo), float(hi), n)
+    n = V.integer(n, "n_grid", minimum=4, hint="a fit of 3 constants needs at least 4 points")
+    return np.linspace(lo, hi, n)
 
 
 def fit_molchanov(
@@ -594,8 +592,7 @@ def fit_molchanov(
     [0.6362, 1.8755, 1.4888]
     """
     grid = _grid(log_alpha_min, log_alpha_max, n_grid)
-    if not isinstance(tied, (bool, np.bool_)):
-        raise TypeError(f"tied must be True or False, got {tied!r}.")
+    tied = V.boolean(tied, "tied")
     if n_samples is None:
         reference = neg_kl(grid)
     else:
@@ -620,11 +617,3 @@ def fit_molchanov(
         log_alpha=grid, reference=reference, residual=r,
     )
 
-
-def _check_int(value: object, name: str, minimum: int, hint: str) -> int:
-    """Validate an integer argument >= minimum."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__}).")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}; {hint}.")
-    return int(value)

@@ -137,7 +137,8 @@ def finite_float(value: object, name: str, *, low: float | None = None, high: fl
     meaning : str, optional
         What the argument is, shown in brackets after its name.
     hint : str, optional
-        The fix for a wrong value; by default "pass a value in that range".
+        The fix for a wrong value; by default "pass a value in that range" (or "pass a finite
+        value" without bounds).
 
     Returns
     -------
@@ -160,7 +161,8 @@ def finite_float(value: object, name: str, *, low: float | None = None, high: fl
         below = high is None or (v < high if high_open else v <= high)
         return above and below
 
-    return _check_real(value, name, ok, what, meaning, hint or "pass a value in that range")
+    return _check_real(value, name, ok, what, meaning, hint or ("pass a value in that range" if parts
+                                                               else "pass a finite value"))
 
 
 def positive_float(value: object, name: str, *, meaning: str | None = None, hint: str | None = None) -> float:

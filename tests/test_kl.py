@@ -228,11 +228,11 @@ def test_w_space_bad_input():
 
 
 def test_mc_bad_arguments():
-    with pytest.raises(ValueError, match="n_samples must be at least 2"):
+    with pytest.raises(ValueError, match="n_samples must be an integer >= 2, got 1; use at least 2 samples"):
         kl.neg_kl_mc(0.0, n_samples=1)
     with pytest.raises(TypeError, match="n_samples must be an integer"):
         kl.neg_kl_mc(0.0, n_samples=10.5)
-    with pytest.raises(ValueError, match="seed must be at least 0"):
+    with pytest.raises(ValueError, match="seed must be a non-negative integer, got -1"):
         kl.neg_kl_mc(0.0, seed=-1)
 
 
@@ -241,7 +241,7 @@ def test_fit_bad_arguments():
         kl.fit_molchanov(log_alpha_min=3.0, log_alpha_max=-3.0)
     with pytest.raises(ValueError, match="log_alpha_max must be a finite number"):
         kl.fit_molchanov(log_alpha_max=np.inf)
-    with pytest.raises(ValueError, match="n_grid must be at least 4"):
+    with pytest.raises(ValueError, match="n_grid must be an integer >= 4, got 3; a fit of 3 constants"):
         kl.fit_molchanov(n_grid=3)
     with pytest.raises(TypeError, match="tied must be True or False"):
         kl.fit_molchanov(tied="yes")
