@@ -23,13 +23,15 @@ import numpy as np
 from scipy import stats
 from scipy.special import logsumexp
 
+from course_lib import validation as V
+
 __all__ = [
     "BetaBernoulli",
     "GaussianMean",
     "bernoulli_mle",
     "gaussian_mle",
     "bernoulli_log_likelihood",
-    "gaussian_log_likelihood",
+    "gaussian_mean_log_likelihood",
     "grid_posterior",
     "coverage_experiment",
 ]
@@ -38,25 +40,8 @@ __all__ = [
 # ---------------------------------------------------------------------------------------
 # input checks
 # ---------------------------------------------------------------------------------------
-def _positive(value, name: str, meaning: str) -> float:
-    if isinstance(value, bool) or not np.isscalar(value) or not np.isreal(value):
-        raise ValueError(f"{name} ({meaning}) must be a positive number, got {value!r}.")
-    value = float(value)
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} ({meaning}) must be positive and finite, got {value}; e.g. {name}=1.0.")
-    return value
-
-
-def _finite(value, name: str) -> float:
-    if isinstance(value, bool) or not np.isscalar(value) or not np.isreal(value) or not np.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}.")
-    return float(value)
-
-
 def _level(level) -> float:
-    if isinstance(level, bool) or not np.isscalar(level) or not (0.0 < float(level) < 1.0):
-        raise ValueError(f"level must be a probability strictly between 0 and 1 (e.g. 0.95), got {level!r}.")
-    return float(level)
+    return V.probability(level, "level", low_open=True, high_open=True, hint="pass e.g. level=0.95")
 
 
 def _binary_data(x) -> np.ndarray:
@@ -147,8 +132,12 @@ def bernoulli_log_likelihood(theta, x) -> np.ndarray:
     return heads + tails
 
 
-def gaussian_log_likelihood(mu, x, sigma2: float) -> np.ndarray:
-    """log p(X | mu) = sum_n log N(x_n | mu, sigma2), for an array of mu.
+def gaussian_mean_log_likelihood(mu, x, sigma2: float) -> np.ndarray:
+    """log p(X | mu) = sum_n log N(x_n | mu, sigma2), for an array of mu: the likelihood of
+    :class:`GaussianMean`, which takes variances.
+
+    (Not :func:`course_lib.vi.gaussian_log_likelihood`, the per-example regression likelihood
+    of weight samples with a noise *precision* beta.)
 
     Parameters
     ----------
@@ -165,10 +154,12 @@ def gaussian_log_likelihood(mu, x, sigma2: float) -> np.ndarray:
 
     Raises
     ------
+    TypeError
+        ``sigma2`` is not a number.
     ValueError
         Empty or non-finite data, non-positive ``sigma2``.
     """
-    sigma2 = _positive(sigma2, "sigma2", "the known data variance")
+    sigma2 = V.positive_float(sigma2, "sigma2", meaning="the known data variance")
     x = _real_data(x)
     mu = np.asarray(mu, dtype=float)
     n, s1, s2 = x.size, x.sum(), np.sum(x**2)  # sum_n (x_n - mu)^2 = s2 - 2 mu s1 + n mu^2
@@ -251,8 +242,8 @@ class BetaBernoulli:
     b: float = 1.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "a", _positive(self.a, "a", "the prior pseudo-count of heads"))
-        object.__setattr__(self, "b", _positive(self.b, "b", "the prior pseudo-count of tails"))
+        object.__setattr__(self, "a", V.positive_float(self.a, "a", meaning="the prior pseudo-count of heads"))
+        object.__setattr__(self, "b", V.positive_float(self.b, "b", meaning="the prior pseudo-count of tails"))
 
     # -- Bayes' theorem ---------------------------------------------------------------
     def update(self, x) -> BetaBernoulli:
@@ -272,12 +263,13 @@ class BetaBernoulli:
 
         Raises
         ------
+        TypeError
+            Non-integer counts.
         ValueError
-            Negative or non-integer counts.
+            Negative counts.
         """
-        for name, c in (("heads", heads), ("tails", tails)):
-            if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 0:
-                raise ValueError(f"{name} must be a non-negative integer count, got {c!r}.")
+        heads = V.nonnegative_int(heads, "heads", hint="a count of heads is 0 or more")
+        tails = V.nonnegative_int(tails, "tails", hint="a count of tails is 0 or more")
         return BetaBernoulli(self.a + heads, self.b + tails)
 
     # -- summaries --------------------------------------------------------------------
@@ -375,9 +367,11 @@ class GaussianMean:
     sigma2: float = 1.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "mu0", _finite(self.mu0, "mu0 (the prior mean)"))
-        object.__setattr__(self, "sigma2_0", _positive(self.sigma2_0, "sigma2_0", "the prior variance of mu"))
-        object.__setattr__(self, "sigma2", _positive(self.sigma2, "sigma2", "the known data variance"))
+        object.__setattr__(self, "mu0", V.finite_float(self.mu0, "mu0", meaning="the prior mean"))
+        object.__setattr__(self, "sigma2_0", V.positive_float(self.sigma2_0, "sigma2_0",
+                                                              meaning="the prior variance of mu"))
+        object.__setattr__(self, "sigma2", V.positive_float(self.sigma2, "sigma2",
+                                                            meaning="the known data variance"))
 
     def update(self, x) -> GaussianMean:
         """The posterior after observing ``x``.
@@ -469,16 +463,18 @@ def coverage_experiment(
 
     Raises
     ------
+    TypeError
+        ``prior`` not a :class:`BetaBernoulli`, ``rng`` not a Generator, a non-integer count.
     ValueError
-        Bad ``prior``, ``n``, ``n_trials``, ``rng`` or ``level``.
+        Non-positive ``n`` or ``n_trials``, ``level`` outside (0, 1).
     """
     if not isinstance(prior, BetaBernoulli):
-        raise ValueError(f"prior must be a BetaBernoulli, got {type(prior).__name__}.")
-    for name, v in (("n", n), ("n_trials", n_trials)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}.")
+        raise TypeError(f"prior must be a BetaBernoulli, got {type(prior).__name__}; "
+                        "pass e.g. BetaBernoulli(1, 1).")
+    n = V.positive_int(n, "n")
+    n_trials = V.positive_int(n_trials, "n_trials")
     if not isinstance(rng, np.random.Generator):
-        raise ValueError("rng must be a numpy.random.Generator; use np.random.default_rng(seed).")
+        raise TypeError("rng must be a numpy.random.Generator; use np.random.default_rng(seed).")
     level = _level(level)
     theta = rng.beta(prior.a, prior.b, size=n_trials)
     k = rng.binomial(n, theta)

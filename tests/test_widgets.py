@@ -133,9 +133,9 @@ def test_coin_view_matches_conjugate_update():
 
 
 def test_coin_view_bad_input():
-    with pytest.raises(ValueError, match="a .* must be positive"):
+    with pytest.raises(ValueError, match="a .* must be a positive finite number"):
         coin_view(a=0.0)
-    with pytest.raises(ValueError, match="heads must be a non-negative integer count"):
+    with pytest.raises(ValueError, match="heads must be a non-negative integer, got -1"):
         coin_view(heads=-1)
     with pytest.raises(ValueError, match="n_grid must be an integer >= 2"):
         coin_view(n_grid=1)
