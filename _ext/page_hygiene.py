@@ -67,6 +67,14 @@ def dedupe_scripts(scripts: list) -> list:
 #:    throws ``Cannot read properties of undefined (reading 'Queue')``.  We give every object
 #:    assigned to ``window.MathJax`` a hidden ``Hub.Queue`` that forwards to MathJax 3's
 #:    ``typesetPromise``.
+#: 3. The theme's Font Awesome 6 (SVG + JS, ``scripts/fontawesome.js``) replaces every
+#:    ``<i class="fa ...">`` on the page by an ``<svg>``, the Play button's icon included. The Play
+#:    view of ``@jupyter-widgets/controls`` 5 (html-manager 1.0.15) later sets
+#:    ``playPauseButton.getElementsByTagName("i")[0].className``: on the first click that ``<i>`` is
+#:    gone, it throws ``Cannot set properties of undefined (setting 'className')`` before it starts
+#:    the animation, and Play does nothing.  We replace ``PlayView.prototype.updatePlaying`` by one
+#:    that sets the ``<i>`` if it is there and otherwise puts a new ``<i>`` in the button (Font
+#:    Awesome turns it into the play or pause ``<svg>``).
 REQUIRE_CONFIG = """var require = (function () {
   var lib = (document.documentElement.dataset.content_root || "./") + "_static/html-manager";
   var paths = {"@jupyter-widgets/html-manager/dist": lib};
@@ -88,7 +96,24 @@ REQUIRE_CONFIG = """var require = (function () {
   var current = addHub(window.MathJax);
   Object.defineProperty(window, "MathJax", {configurable: true, enumerable: true,
     get: function () { return current; }, set: function (v) { current = addHub(v); }});
-})();"""
+})();
+document.addEventListener("DOMContentLoaded", function () {
+  if (typeof window.require !== "function") { return; }
+  window.require(["@jupyter-widgets/controls"], function (controls) {
+    var view = controls && controls.PlayView && controls.PlayView.prototype;
+    if (!view || view.updatePlaying.courseIconFix) { return; }
+    view.updatePlaying = function () {
+      var name = this.model.get("playing") ? "pause" : "play", button = this.playPauseButton;
+      var icon = button.getElementsByTagName("i")[0], svg = button.querySelector("svg[data-icon]");
+      if (icon) { icon.className = "fa fa-" + name; return; }
+      if (svg && svg.getAttribute("data-icon") === name) { return; }
+      icon = document.createElement("i");
+      icon.className = "fa fa-" + name;
+      button.replaceChildren(icon);
+    };
+    view.updatePlaying.courseIconFix = true;
+  });
+});"""
 
 
 def add_require_config(scripts: list, make_script: Any) -> list:

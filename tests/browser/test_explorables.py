@@ -6,8 +6,8 @@ precomputed frames, nested once per slider, wired by ``jslink`` in the browser. 
 
 * reads the page's stored widget state (the JSON the book embeds) to know, for each combination of
   slider positions, which frame must be shown (the SHA-256 of its PNG);
-* moves every slider with the keyboard (End, Home, ArrowRight) and with a pointer drag, and presses
-  Play where there is one;
+* moves every slider with the keyboard (End, Home, ArrowRight) and with a pointer drag, and (in
+  test_play_buttons_animate) presses Play where there is one;
 * after each move, reads the sliders' positions (``aria-valuenow``) and checks that exactly one
   frame is visible and that its pixels are the stored frame for those positions;
 * fails on console errors and on requests that leave the machine, and takes a screenshot of each
@@ -66,6 +66,16 @@ MARK_JS = """() => Array.from(document.querySelectorAll(
   box.setAttribute('data-model-id', id);
   return [id];
 })"""
+
+#: The icon a Play button shows: Font Awesome's ``<svg data-icon>`` (the theme's SVG + JS turns
+#: every ``<i class="fa fa-...">`` into one) or the ``<i>``'s own ``fa-`` class.
+ICON_JS = """(button) => {
+  const svg = button.querySelector('svg[data-icon]');
+  if (svg) return svg.getAttribute('data-icon');
+  const i = button.querySelector('i');
+  const name = i && Array.from(i.classList).find((c) => c.startsWith('fa-'));
+  return name ? name.slice(3) : 'no icon';
+}"""
 
 #: SHA-256 (hex) of the one visible frame of an explorable, or an error string.
 VISIBLE_JS = """async (box) => {
@@ -204,15 +214,18 @@ def exercise_explorable(tab, box, exp: Explorable, label: str, shots: bool = Tru
         deadline = time.monotonic() + 10
         while _positions(handles)[0] == start and time.monotonic() < deadline:
             tab.wait_for_timeout(100)
+        icon = play_pause.evaluate(ICON_JS)
+        if icon != "pause":
+            problems.append(f"{label}: while playing, the Play button shows {icon!r}, not the pause icon")
         play_pause.click()  # pause where it is
         tab.wait_for_timeout(150)
         counts["plays"] += 1
         if _positions(handles)[0] == start:
-            # Known defect (2026-12-02): in the static book the Play button does not advance
-            # (html-manager 1.0.15); the sliders do. Reported by test_play_buttons_animate (xfail).
             DEAD_PLAYS.append(label)
         elif _verify(tab, box, exp, f"{label} after Play", problems):
             counts["frames_verified"] += 1
+        if shots:
+            box.screenshot(path=str(SCREENSHOTS / f"explorable-{label}-played.png"))
     return {**counts, "problems": problems}
 
 
@@ -274,16 +287,49 @@ def test_every_explorable_responds_without_a_kernel(browser, origin, page):
     assert not res["outside"], f"{page}: requests outside the book: {res['outside'][:5]}"
 
 
-@pytest.mark.xfail(strict=False, reason="known defect (2026-12-02): clicking Play in the static book "
-                   "throws 'Cannot set properties of undefined (setting className)' in html-manager "
-                   "1.0.15 and the slider does not advance; the sliders themselves work")
+def _play_pages() -> list[str]:
+    return [p for p in CHAPTERS if '"PlayModel"' in (BOOK / p).read_text(encoding="utf-8")]
+
+
 def test_play_buttons_animate(browser, origin):
-    pages = [p for p in CHAPTERS if '"PlayModel"' in (BOOK / p).read_text(encoding="utf-8")]
+    """Play advances the epoch slider, shows the pause icon, and the frame follows the slider.
+
+    Needs _ext/page_hygiene.py's Play icon fix: the theme's Font Awesome replaces the button's
+    ``<i>`` by an ``<svg>``, which html-manager 1.0.15's Play view does not expect.
+    """
+    pages = _play_pages()
     assert pages, "no page with a Play button"
+    DEAD_PLAYS.clear()
     for page in pages:
         res = exercise_page(browser, origin, page, play=True)
-        assert not DEAD_PLAYS and not res["console_errors"], (
-            f"{page}: Play did not advance ({DEAD_PLAYS}) or threw: {res['console_errors'][:2]}")
+        assert res["plays"] >= 1, f"{page}: a PlayModel in the page but no Play button was pressed ({res})"
+        assert not DEAD_PLAYS, f"{page}: Play did not advance the slider in 10 s ({DEAD_PLAYS})"
+        assert not res["problems"], f"{page}: {res['problems'][:4]}"
+        assert not res["console_errors"], f"{page}: Play threw: {res['console_errors'][:2]}"
+
+
+def test_play_without_the_icon_fix_is_dead(browser):
+    """Negative control: the same page without page_hygiene's Play fix throws on Play and stays put."""
+    pages = _play_pages()
+    if not pages:
+        pytest.fail("no page with a Play button")
+    html = (BOOK / pages[0]).read_text(encoding="utf-8")
+    start = html.find('document.addEventListener("DOMContentLoaded", function () {\n  if (typeof window.require')
+    assert start > 0, f"{pages[0]}: page_hygiene's Play icon fix is not in the page"
+    end = html.index("\n});", html.index("courseIconFix = true", start)) + len("\n});")
+    fake = pages[0].replace(".html", "_no_play_fix.html")
+    _Override.overrides = {"/" + fake: (html[:start] + html[end:]).encode("utf-8")}
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Override, directory=str(BOOK)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    dead_before = len(DEAD_PLAYS)
+    try:
+        res = exercise_page(browser, f"http://127.0.0.1:{httpd.server_address[1]}", fake, play=True)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert res["plays"] >= 1
+    assert len(DEAD_PLAYS) > dead_before, f"Play advanced without the fix: is the fix still needed? {res}"
+    assert any("setting 'className'" in e for e in res["console_errors"]), res["console_errors"]
 
 
 class _Override(http.server.SimpleHTTPRequestHandler):
