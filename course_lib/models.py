@@ -15,10 +15,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from course_lib import validation as V
 from course_lib.layers import LOG_SIGMA2_INIT, SVDO_LAYERS, Conv2dSVDO, LinearSVDO
 
 
 def _check_input(x: torch.Tensor, model: str) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{model} expects a torch.Tensor of MNIST images, got {type(x).__name__}; "
+                        "use course_lib.data.mnist_tensors (or torch.as_tensor(x, dtype=torch.float32)).")
     if x.dim() != 4 or tuple(x.shape[1:]) != (1, 28, 28):
         raise ValueError(
             f"{model} expects MNIST batches of shape (N, 1, 28, 28), got {tuple(x.shape)}; "
@@ -69,7 +73,7 @@ class LeNet300100(_SparseVDNet):
     def __init__(self, sparse: bool = True, threshold: float = 3.0,
                  log_sigma2_init: float = LOG_SIGMA2_INIT, train_clip: bool = False) -> None:
         super().__init__()
-        self.sparse = bool(sparse)
+        self.sparse = V.boolean(sparse, "sparse")
         if sparse:
             kw = dict(threshold=threshold, log_sigma2_init=log_sigma2_init, train_clip=train_clip)
             self.fc1, self.fc2, self.fc3 = (LinearSVDO(784, 300, **kw), LinearSVDO(300, 100, **kw),
@@ -112,7 +116,7 @@ class LeNet5(_SparseVDNet):
     def __init__(self, sparse: bool = True, threshold: float = 3.0,
                  log_sigma2_init: float = LOG_SIGMA2_INIT, train_clip: bool = False) -> None:
         super().__init__()
-        self.sparse = bool(sparse)
+        self.sparse = V.boolean(sparse, "sparse")
         if sparse:
             kw = dict(threshold=threshold, log_sigma2_init=log_sigma2_init, train_clip=train_clip)
             self.conv1, self.conv2 = Conv2dSVDO(1, 20, 5, **kw), Conv2dSVDO(20, 50, 5, **kw)
@@ -148,6 +152,8 @@ def build_model(name: str, sparse: bool = True, **kwargs) -> _SparseVDNet:
     ------
     ValueError
         For an unknown name (the message lists the known ones).
+    TypeError
+        For a ``sparse`` that is not ``True``/``False``.
     """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}.")

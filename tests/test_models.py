@@ -1,6 +1,7 @@
 """Tests of course_lib.models: architectures, weight counts, KL, dense baseline, bad input."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -75,3 +76,7 @@ def test_bad_input():
         LeNet300100()(torch.zeros(2, 784))
     with pytest.raises(ValueError, match="mnist_tensors"):
         LeNet5()(torch.zeros(2, 3, 28, 28))
+    with pytest.raises(TypeError, match=r"LeNet5 expects a torch.Tensor of MNIST images, got ndarray.*as_tensor"):
+        LeNet5()(np.zeros((2, 1, 28, 28), dtype=np.float32))
+    with pytest.raises(TypeError, match="sparse must be True or False, got 'no'"):
+        build_model("lenet300", sparse="no")
