@@ -6,6 +6,9 @@ is shown in dark mode; axes are labelled and titles are left to the captions.
 from __future__ import annotations
 
 import matplotlib as mpl
+import numpy as np
+
+from course_lib import validation as V
 
 #: rcParams applied by :func:`apply_style` (and so by ``course_lib.setup``).
 STYLE: dict[str, object] = {
@@ -45,7 +48,6 @@ def apply_style() -> None:
 # --------------------------------------------------------------------------------------
 # Weights of a pruned network (chapter 9): filter mosaics, weight patches, log alpha.
 # --------------------------------------------------------------------------------------
-import numpy as np  # noqa: E402  (kept next to the helpers that need it)
 
 #: Colour of the gaps between tiles of a :func:`filter_mosaic` (NaN entries).
 GAP_COLOR = "#bdbdbd"
@@ -90,14 +92,12 @@ def filter_mosaic(weights, ncols: int | None = None, gap: int = 1) -> np.ndarray
     if w.ndim != 4:
         raise ValueError(f"filter_mosaic expects conv weights of shape (out, in, kH, kW), got "
                          f"shape {w.shape}; pass layer.theta or layer.weight of a Conv2d.")
-    if isinstance(gap, bool) or not isinstance(gap, int) or gap < 0:
-        raise ValueError(f"gap must be a non-negative integer (pixels), got {gap!r}.")
+    gap = V.nonnegative_int(gap, "gap", hint="it counts pixels between tiles, e.g. gap=1")
     n_out, n_in, kh, kw = w.shape
     if n_in == 1:
         if ncols is None:
             ncols = n_out
-        if isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1:
-            raise ValueError(f"ncols must be a positive integer, got {ncols!r}.")
+        ncols = V.positive_int(ncols, "ncols")
         nrows = -(-n_out // ncols)
         tiles = {(k // ncols, k % ncols): w[k, 0] for k in range(n_out)}
     else:
@@ -144,8 +144,7 @@ def show_weights(ax, image, vmax: float | None = None, cmap: str = "RdBu_r"):
     if vmax is None:
         finite = np.abs(img[np.isfinite(img)])
         vmax = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
-    if not vmax > 0:
-        raise ValueError(f"vmax must be positive, got {vmax!r}.")
+    vmax = V.positive_float(vmax, "vmax", meaning="the colour scale runs from -vmax to vmax")
     cm = plt.get_cmap(cmap).with_extremes(bad=GAP_COLOR)
     im = ax.imshow(np.ma.masked_invalid(img), cmap=cm, vmin=-vmax, vmax=vmax,
                    interpolation="nearest")
@@ -210,8 +209,7 @@ def log_alpha_histograms(model, axes=None, bins: int = 64):
     if not layers:
         raise ValueError(f"{type(model).__name__} has no sparse variational dropout layer, so it "
                          "has no log alpha; pass a model built with sparse=True.")
-    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
-        raise ValueError(f"bins must be a positive integer, got {bins!r}.")
+    bins = V.positive_int(bins, "bins")
     if axes is None:
         _, axes = plt.subplots(1, len(layers), figsize=(2.4 * len(layers), 2.6), sharey=True)
     axes = list(np.atleast_1d(axes))

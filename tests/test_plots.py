@@ -93,11 +93,14 @@ def test_weight_picture_helpers_reject_bad_input():
         plots.filter_mosaic(np.zeros((4, 2, 5, 5)), ncols=2)
     with pytest.raises(ValueError, match="gap must be a non-negative integer"):
         plots.filter_mosaic(np.zeros((4, 1, 5, 5)), gap=-1)
+    with pytest.raises(TypeError, match="ncols must be a positive integer, got 2.0"):
+        plots.filter_mosaic(np.zeros((4, 1, 5, 5)), ncols=2.0)
+    assert plots.filter_mosaic(np.zeros((4, 1, 5, 5)), ncols=np.int64(2), gap=np.int64(0)).shape == (10, 10)
     fig, ax = plt.subplots()
     try:
         with pytest.raises(ValueError, match="expects a 2-D image.*filter_mosaic"):
             plots.show_weights(ax, np.zeros((2, 2, 2)))
-        with pytest.raises(ValueError, match="vmax must be positive"):
+        with pytest.raises(ValueError, match=r"vmax \(the colour scale runs from -vmax to vmax\) must be a positive"):
             plots.show_weights(ax, np.zeros((2, 2)), vmax=0.0)
         with pytest.raises(ValueError, match="expects a 2-D mask"):
             plots.show_mask(ax, np.zeros(3, dtype=bool))
@@ -108,5 +111,7 @@ def test_weight_picture_helpers_reject_bad_input():
             plots.log_alpha_histograms(LeNet5(), [ax])
         with pytest.raises(ValueError, match="bins must be a positive integer"):
             plots.log_alpha_histograms(LeNet5(), bins=0)
+        with pytest.raises(TypeError, match="bins must be a positive integer, got 30.0"):
+            plots.log_alpha_histograms(LeNet5(), bins=30.0)
     finally:
         plt.close("all")
