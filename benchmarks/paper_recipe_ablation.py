@@ -3,7 +3,7 @@
     python benchmarks/paper_recipe_ablation.py --out runs/ablation        # trains 4 x 40 epochs
     python benchmarks/paper_recipe_ablation.py --out runs/ablation --variants no-clip
 
-The LeNet-300-100 ``paper`` recipe of :mod:`course_lib.train` follows the authors' code in four
+The LeNet-300-100 ``paper`` recipe of :mod:`course_lib.recipes` follows the authors' code in four
 settings that the paper's text does not spell out (``init``, ``inputs``, ``train_clip`` and the
 100-epoch learning-rate hold).  Each variant switches one of the first three back to the
 course's original choice and trains 40 epochs (one thread, seed 0; for 40 epochs the lr hold
@@ -23,9 +23,11 @@ from pathlib import Path
 
 import torch
 
-from course_lib import train as T
+from course_lib.checkpoints import CHECKPOINT_NAME, METRICS_NAME, load_checkpoint
 from course_lib.layers import LOG_ALPHA_MAX
 from course_lib.models import build_model
+from course_lib.recipes import Recipe, get_recipe
+from course_lib.train import train
 
 VARIANTS = {
     "paper": {},
@@ -37,9 +39,9 @@ EPOCHS = 40
 RESULTS = Path(__file__).resolve().parent / "results" / "ablation"
 
 
-def log_alpha_bins(checkpoint: Path, recipe: T.Recipe) -> dict:
+def log_alpha_bins(checkpoint: Path, recipe: Recipe) -> dict:
     """Per layer: weights kept, pruned below the clip, and at the clip (log alpha = 8)."""
-    state = T.load_checkpoint(checkpoint)
+    state = load_checkpoint(checkpoint)
     net = build_model("lenet300", threshold=recipe.threshold, train_clip=recipe.train_clip)
     net.load_state_dict(state["model"])
     bins = {}
@@ -62,19 +64,19 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     RESULTS.mkdir(parents=True, exist_ok=True)
     for name in args.variants:
-        recipe = dataclasses.replace(T.get_recipe("paper", "lenet300", epochs=EPOCHS),
+        recipe = dataclasses.replace(get_recipe("paper", "lenet300", epochs=EPOCHS),
                                      **VARIANTS[name])
         run = Path(args.out) / name
-        if not (run / T.METRICS_NAME).exists():
-            T.train("lenet300", recipe=recipe, device="cpu", out=run, resume=True,
+        if not (run / METRICS_NAME).exists():
+            train("lenet300", recipe=recipe, device="cpu", out=run, resume=True,
                     progress=False, log=True)
-        metrics = json.loads((run / T.METRICS_NAME).read_text())
+        metrics = json.loads((run / METRICS_NAME).read_text())
         if metrics["recipe_settings"] != dataclasses.asdict(recipe):
             print(f"error: {run} holds a run with other settings; use another --out",
                   file=sys.stderr)
             return 2
         metrics["variant"] = name
-        metrics["log_alpha_bins"] = log_alpha_bins(run / T.CHECKPOINT_NAME, recipe)
+        metrics["log_alpha_bins"] = log_alpha_bins(run / CHECKPOINT_NAME, recipe)
         (RESULTS / f"lenet300-40ep-{name}.json").write_text(json.dumps(metrics, indent=2))
         print(f"{name:>11}: test error {100 * metrics['test_error']:.2f} %, "
               f"compression {metrics['compression']:.1f}x, fc1 {metrics['log_alpha_bins']['fc1']}")

@@ -6,7 +6,7 @@
 Every round times one step of each variant back to back (interleaved), so a machine shared
 with other jobs slows all variants alike; the table reports the median step time, images/s
 and the ratio to the dense net of the same round set.  A step is exactly the trainer's
-(:func:`course_lib.train.training_step`: forward, N * CE + KL, backward, Adam).
+(:func:`course_lib.objective.training_step`: forward, N * CE + KL, backward, Adam).
 
 Variants:
 
@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from course_lib import layers
 from course_lib.models import LeNet5
 from course_lib.runtime import pick_device
-from course_lib.train import training_step
+from course_lib.objective import training_step
 
 
 class NaiveConv(layers.Conv2dSVDO):

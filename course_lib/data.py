@@ -13,6 +13,10 @@ If none has them, they are downloaded (with a progress bar) from public mirrors 
 parsed, and the IDX header is validated.  A missing, truncated or corrupted file raises
 :class:`MNISTError` naming the file, what is wrong and how to fix it; nothing is ever
 silently replaced.
+
+Then the tensors a network trains on: :func:`mnist_tensors` (on a device, optionally
+standardized), :func:`center_inputs` (minus the mean training image, the paper code's
+preprocessing) and :func:`batches` (the index tensors of a seeded random order).
 """
 from __future__ import annotations
 
@@ -29,6 +33,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+
+from course_lib import validation as V
 
 #: Splits and their (images, labels) files.
 SPLITS: dict[str, tuple[str, str]] = {
@@ -324,6 +330,44 @@ def mnist_tensors(
     if normalize:
         x = (x - MNIST_MEAN) / MNIST_STD
     return x.to(device), torch.from_numpy(labels).to(device)
+
+
+def center_inputs(x_train: torch.Tensor, x_test: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Subtract the mean training image from both sets (the paper code's preprocessing).
+
+    Returns new tensors; a pixel that is the same in every training image becomes 0 there.
+
+    Raises
+    ------
+    ValueError
+        If the two sets' images differ in shape.
+    """
+    if x_train.dim() < 2 or x_train.shape[1:] != x_test.shape[1:]:
+        raise ValueError(
+            f"train and test images must have the same shape per image, got "
+            f"{tuple(x_train.shape)} and {tuple(x_test.shape)}."
+        )
+    mean_image = x_train.mean(0, keepdim=True)
+    return x_train - mean_image, x_test - mean_image
+
+
+def batches(n: int, batch_size: int, generator: torch.Generator, device: torch.device):
+    """Yield index tensors of a seeded random permutation of ``range(n)``, on ``device``.
+
+    The permutation is drawn on the CPU with ``generator`` (reproducible on every device)
+    and moved to the device once per epoch; each batch is a slice of it (the last one is
+    shorter when ``batch_size`` does not divide ``n``).
+
+    Raises
+    ------
+    TypeError, ValueError
+        (at the first batch) ``n`` is not an integer >= 0 or ``batch_size`` not one >= 1.
+    """
+    n = V.nonnegative_int(n, "n", meaning="examples")
+    batch_size = V.positive_int(batch_size, "batch_size")
+    perm = torch.randperm(n, generator=generator).to(device)
+    for start in range(0, n, batch_size):
+        yield perm[start:start + batch_size]
 
 
 def main() -> None:

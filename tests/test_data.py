@@ -151,3 +151,29 @@ def test_verify_rejects_unknown_file(tmp_path):
 def test_limit_must_be_positive(mnist_dir):
     with pytest.raises(ValueError, match="limit must be a positive number"):
         data.mnist_tensors("test", data_dir=mnist_dir, limit=0)
+
+
+def test_center_inputs():
+    g = torch.Generator().manual_seed(0)
+    x_tr, x_te = torch.rand(50, 1, 4, 4, generator=g), torch.rand(7, 1, 4, 4, generator=g)
+    x_tr[:, :, 0, 0] = 0.25  # a pixel that never changes ...
+    c_tr, c_te = data.center_inputs(x_tr, x_te)
+    assert torch.all(c_tr[:, :, 0, 0] == 0)  # ... is exactly 0 afterwards
+    assert torch.allclose(c_tr.mean(0), torch.zeros(1, 4, 4), atol=1e-6)
+    assert torch.allclose(c_te, x_te - x_tr.mean(0, keepdim=True))
+    assert torch.equal(x_tr[0, 0, 0, 0], torch.tensor(0.25))  # inputs untouched
+    with pytest.raises(ValueError, match="same shape per image"):
+        data.center_inputs(x_tr, torch.rand(7, 1, 5, 4))
+
+
+def test_batches_cover_every_index_once_and_are_seeded():
+    g = torch.Generator().manual_seed(1)
+    parts = list(data.batches(23, 5, g, torch.device("cpu")))
+    assert [len(p) for p in parts] == [5, 5, 5, 5, 3]
+    assert sorted(torch.cat(parts).tolist()) == list(range(23))
+    again = list(data.batches(23, 5, torch.Generator().manual_seed(1), torch.device("cpu")))
+    assert all(torch.equal(a, b) for a, b in zip(parts, again))
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+        next(data.batches(23, 0, g, torch.device("cpu")))
+    with pytest.raises(TypeError, match=r"n \(examples\) must be a non-negative integer, got 2.5"):
+        next(data.batches(2.5, 5, g, torch.device("cpu")))
