@@ -30,6 +30,8 @@ from typing import Any
 import ipywidgets as widgets
 import numpy as np
 
+from course_lib import validation as V
+
 #: Resolution of the frames: modest, so that notebooks stay small (the book scales them).
 FRAME_DPI = 80
 #: Most frames one explorable may hold (each is a PNG stored in the notebook and the page).
@@ -72,10 +74,14 @@ class Parameter:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.isidentifier():
-            raise ValueError(f"Parameter name must be a Python identifier (a keyword of the plotting "
-                             f"function), got {self.name!r}.")
-        values = list(self.values) if not isinstance(self.values, (str, bytes)) else None
-        if values is None or len(values) < 2:
+            raise (ValueError if isinstance(self.name, str) else TypeError)(
+                f"Parameter name must be a Python identifier (a keyword of the plotting "
+                f"function), got {self.name!r}.")
+        if isinstance(self.values, (str, bytes)):
+            raise TypeError(f"Parameter {self.name!r} needs a sequence of at least two values to move "
+                            f"between, got the string {self.values!r}; pass a list, e.g. list({self.values!r}).")
+        values = list(self.values)
+        if len(values) < 2:
             raise ValueError(f"Parameter {self.name!r} needs a sequence of at least two values to move "
                              f"between, got {self.values!r}.")
         labels = [self.readout(v) for v in values]
@@ -129,6 +135,9 @@ def render_frame(fig, dpi: int = FRAME_DPI, colors: int | None = 256) -> bytes:
     if not isinstance(fig, Figure):
         raise TypeError(f"the plotting function must return a matplotlib Figure (end it with "
                         f"`return fig`), got {type(fig).__name__}.")
+    dpi = V.positive_int(dpi, "dpi")
+    if colors is not None:
+        colors = V.integer(colors, "colors", minimum=2, maximum=256, meaning="palette size")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)  # no bbox_inches: every frame keeps the same size
     plt.close(fig)
@@ -156,8 +165,12 @@ def render_frames(draw: Callable[..., Any], parameters: Sequence[Parameter], dpi
         No parameter, repeated names, or more than ``max_frames`` frames.
     """
     parameters = list(parameters)
-    if not parameters or not all(isinstance(p, Parameter) for p in parameters):
+    if not all(isinstance(p, Parameter) for p in parameters):
+        raise TypeError(f"give a list of Parameter(name, values, ...) to move, got "
+                        f"{[type(p).__name__ for p in parameters]}.")
+    if not parameters:
         raise ValueError("give a list of at least one Parameter(name, values, ...) to move.")
+    max_frames = V.positive_int(max_frames, "max_frames")
     names = [p.name for p in parameters]
     if len(set(names)) != len(names):
         raise ValueError(f"parameter names must differ, got {names}.")
@@ -213,9 +226,12 @@ def explorable(draw: Callable[..., Any], parameters: Parameter | Sequence[Parame
     if isinstance(parameters, Parameter):
         parameters = [parameters]
     parameters = list(parameters)
-    if not isinstance(caption, str) or not caption.strip() or not isinstance(alt, str) or not alt.strip():
-        raise ValueError("an explorable needs a caption (what to look for) and an alt text (what the "
-                         "figure shows), both non-empty strings.")
+    if not isinstance(caption, str) or not isinstance(alt, str) or not caption.strip() or not alt.strip():
+        raise (ValueError if isinstance(caption, str) and isinstance(alt, str) else TypeError)(
+            "an explorable needs a caption (what to look for) and an alt text (what the "
+            "figure shows), both non-empty strings.")
+    play = V.boolean(play, "play")
+    interval_ms = V.positive_int(interval_ms, "interval_ms", meaning="milliseconds between frames")
     frames = render_frames(draw, parameters, dpi=dpi, max_frames=max_frames, **fixed)
 
     sliders = [

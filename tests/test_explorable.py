@@ -57,13 +57,21 @@ def test_parameter_readout_default_and_units():
 @pytest.mark.parametrize("kwargs, match", [
     ({"name": "not a name", "values": [1, 2]}, "identifier"),
     ({"name": "p", "values": [1]}, "at least two values"),
-    ({"name": "p", "values": "ab"}, "at least two values"),
     ({"name": "p", "values": [1, 2], "default": 3}, "not one of its values"),
     ({"name": "p", "values": [0.11, 0.12], "fmt": "{:.1f}"}, "appear twice"),
     ({"name": "p", "values": ["a", "b"]}, "cannot format"),
 ])
 def test_parameter_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
+        Parameter(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"name": "p", "values": "ab"}, r"at least two values .* got the string 'ab'; pass a list"),
+    ({"name": 3, "values": [1, 2]}, "identifier"),
+])
+def test_parameter_wrong_types(kwargs, match):
+    with pytest.raises(TypeError, match=match):
         Parameter(**kwargs)
 
 
@@ -146,10 +154,23 @@ def test_play_button_steps_the_first_slider():
     assert any(ln.source == (player, "value") and ln.target == (slider, "index") for ln in links(e))
 
 
-@pytest.mark.parametrize("caption, alt", [("", "a"), ("c", " "), (None, "a")])
+@pytest.mark.parametrize("caption, alt", [("", "a"), ("c", " ")])
 def test_explorable_needs_caption_and_alt(caption, alt):
     with pytest.raises(ValueError, match="caption"):
         explorable(draw, Parameter("p", [1, 2]), caption=caption, alt=alt)
+    with pytest.raises(TypeError, match="caption"):
+        explorable(draw, Parameter("p", [1, 2]), caption=None, alt=alt)
+
+
+def test_explorable_options_are_checked():
+    with pytest.raises(TypeError, match="play must be True or False, got 1"):
+        explorable(draw, Parameter("p", [1, 2]), caption="c", alt="a", play=1)
+    with pytest.raises(ValueError, match=r"interval_ms \(milliseconds between frames\) must be a positive integer"):
+        explorable(draw, Parameter("p", [1, 2]), caption="c", alt="a", interval_ms=0)
+    with pytest.raises(TypeError, match=r"give a list of Parameter\(name, values, \.\.\.\) to move, got \['str'\]"):
+        render_frames(draw, ["p"], dpi=30)
+    with pytest.raises(TypeError, match="dpi must be a positive integer, got 30.5"):
+        render_frame(draw(1.0), dpi=30.5)
 
 
 def test_frame_lookup_bad_input():
