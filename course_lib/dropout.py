@@ -10,12 +10,12 @@ unit (or weight) x is multiplied by a random ξ with E ξ = 1,
 
 They have the same mean and variance exactly when α = p / (1 − p) (:func:`dropout_alpha`).
 Because E ξ = 1, the *weight-scaling* prediction of Srivastava et al. is the plain
-deterministic pass (:func:`deterministic_predict`); *Monte Carlo dropout* averages the
-predictive probabilities of T noisy passes (:func:`mc_predict`, Gal & Ghahramani 2016).
+deterministic pass (:func:`course_lib.prediction.predict`); *Monte Carlo dropout* averages the
+predictive probabilities of T noisy passes (:func:`mc_samples`, Gal & Ghahramani 2016), scored
+by :mod:`course_lib.scores`.
 
 The module also holds the small MLP and training loop of chapter 5's sweep over p
-(:class:`DropoutMLP`, :func:`train_classifier`) and the two scores the chapter reports
-(:func:`predictive_metrics`: accuracy and negative log-likelihood).
+(:class:`DropoutMLP`, :func:`train_classifier`).
 """
 from __future__ import annotations
 
@@ -27,6 +27,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from course_lib import validation as V
+from course_lib.prediction import eval_mode, predict, probabilities
+from course_lib.scores import accuracy, nll
+from course_lib.train import batches
+
 Tensor = torch.Tensor
 
 #: Dropout kinds understood by :class:`DropoutMLP`.
@@ -37,29 +42,13 @@ KINDS = ("bernoulli", "gaussian")
 # the noise and its rate
 # ---------------------------------------------------------------------------------------
 def _check_p(p: float) -> float:
-    try:
-        p = float(p)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"p must be a number in [0, 1) (the drop probability), got {p!r}.") from exc
-    if not (0.0 <= p < 1.0):
-        raise ValueError(
-            f"p must be in [0, 1) (the probability of dropping a unit), got {p}; "
-            "p = 1 would drop every unit, and a negative p or p > 1 is not a probability."
-        )
-    return p
+    return V.probability(p, "p", high_open=True, meaning="the probability of dropping a unit",
+                         hint="p = 1 would drop every unit; alpha = p/(1-p) needs p < 1")
 
 
 def _check_alpha(alpha: float) -> float:
-    try:
-        alpha = float(alpha)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"alpha must be a number >= 0 (the noise variance), got {alpha!r}.") from exc
-    if not math.isfinite(alpha) or alpha < 0:
-        raise ValueError(
-            f"alpha must be a finite number >= 0 (the variance of the Gaussian noise N(1, alpha)), "
-            f"got {alpha}; alpha = p/(1-p) matches Bernoulli dropout with drop probability p."
-        )
-    return alpha
+    return V.nonnegative_float(alpha, "alpha", meaning="the variance of the Gaussian noise N(1, alpha)",
+                               hint="alpha = p/(1-p) matches Bernoulli dropout with drop probability p")
 
 
 def dropout_alpha(p: float) -> float:
@@ -224,7 +213,7 @@ class GaussianDropout(nn.Module):
         return f"alpha={self.alpha:.4g}"
 
 
-#: Module types that :func:`mc_predict` keeps stochastic.
+#: Module types that :func:`mc_samples` keeps stochastic.
 DROPOUT_TYPES: tuple[type[nn.Module], ...] = (BernoulliDropout, GaussianDropout, nn.Dropout)
 
 
@@ -252,17 +241,18 @@ class DropoutMLP(nn.Module):
     ValueError
         If ``sizes`` has fewer than two positive widths, a rate is outside [0, 1), or
         ``kind`` is unknown.
+    TypeError
+        A width that is not an integer, a rate that is not a number.
     """
 
     def __init__(self, sizes: Sequence[int], p: float = 0.5, p_input: float = 0.0,
                  kind: str = "bernoulli") -> None:
         super().__init__()
-        sizes = [int(s) for s in sizes]
-        if len(sizes) < 2 or any(s < 1 for s in sizes):
+        sizes = [V.positive_int(s, "every entry of sizes", meaning="a layer width") for s in sizes]
+        if len(sizes) < 2:
             raise ValueError(f"sizes must list at least two positive layer widths (input, ..., output), got {sizes}.")
-        if kind not in KINDS:
-            raise ValueError(f"unknown dropout kind {kind!r}; choose one of {KINDS}.")
-        self.p, self.p_input, self.kind = _check_p(p), _check_p(p_input), kind
+        self.kind = V.one_of(kind, "kind", KINDS, meaning="the dropout noise")
+        self.p, self.p_input = _check_p(p), _check_p(p_input)
 
         def noise(rate: float) -> nn.Module:
             return BernoulliDropout(rate) if kind == "bernoulli" else GaussianDropout.from_rate(rate)
@@ -311,27 +301,23 @@ def train_classifier(model: nn.Module, x: Tensor, y: Tensor, epochs: int = 20, b
     ValueError
         For empty or mismatched data, a non-positive ``epochs``/``batch_size``/``lr`` or a
         batch larger than the data, or a negative ``weight_decay``.
+    TypeError
+        ``epochs``/``batch_size`` not integers, ``lr``/``weight_decay`` not numbers.
     """
     N = len(x)
     if N == 0 or len(y) != N:
         raise ValueError(f"x and y must be non-empty and of the same length, got {N} and {len(y)}.")
-    for name, v in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}.")
+    epochs = V.positive_int(epochs, "epochs")
+    batch_size = V.positive_int(batch_size, "batch_size")
     if batch_size > N:
         raise ValueError(f"batch_size={batch_size} is larger than the data set (N={N}); use batch_size <= {N}.")
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr}.")
-    if weight_decay < 0:
-        raise ValueError(f"weight_decay must be >= 0 (an L2 penalty), got {weight_decay}.")
-    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    opt = torch.optim.Adam(model.parameters(), lr=V.positive_float(lr, "lr", meaning="Adam's step size"),
+                           weight_decay=V.nonnegative_float(weight_decay, "weight_decay", meaning="an L2 penalty"))
     losses = np.empty(epochs)
     model.train()
     for epoch in range(epochs):
-        perm = torch.randperm(N, generator=generator)
         total = 0.0
-        for start in range(0, N, batch_size):
-            idx = perm[start:start + batch_size]
+        for idx in batches(N, batch_size, generator, x.device):
             opt.zero_grad()
             loss = F.cross_entropy(model(x[idx]), y[idx])
             loss.backward()
@@ -343,98 +329,61 @@ def train_classifier(model: nn.Module, x: Tensor, y: Tensor, epochs: int = 20, b
 
 
 # ---------------------------------------------------------------------------------------
-# prediction
+# Monte Carlo dropout
 # ---------------------------------------------------------------------------------------
 @torch.no_grad()
-def deterministic_predict(model: nn.Module, x: Tensor) -> Tensor:
-    """Class probabilities of the noise-free network (the weight-scaling rule).
+def mc_samples(model: nn.Module, x: Tensor, n_samples: int = 20, batch_size: int | None = None) -> Tensor:
+    """Monte Carlo dropout: the class probabilities of ``n_samples`` noisy passes.
 
-    With noise of mean one (ξ = m/(1 − p) or ξ ~ N(1, α)) scaling the weights by E ξ = 1
-    is the identity, so this is ``softmax(model(x))`` in ``eval()`` mode. The model's
-    mode is restored afterwards.
-    """
-    was_training = model.training
-    model.eval()
-    try:
-        return F.softmax(model(x), dim=-1)
-    finally:
-        model.train(was_training)
-
-
-@torch.no_grad()
-def mc_predict(model: nn.Module, x: Tensor, n_samples: int = 20, return_samples: bool = False) -> Tensor:
-    """Monte Carlo dropout: average the class probabilities of ``n_samples`` noisy passes.
-
-    p(t | x) ≈ (1/T) Σ_t softmax(f(x; W ∘ ξ_t)). Only dropout modules (:data:`DROPOUT_TYPES`)
-    are switched to ``train()`` mode; every other module stays in ``eval()`` mode, and all
-    modes are restored afterwards.
+    Pass t is ``softmax(f(x; W ∘ ξ_t))``; their mean over t, ``mc_samples(...).mean(0)``, is
+    the MC-dropout predictive p(y | x) ≈ (1/T) Σ_t softmax(f(x; W ∘ ξ_t)). Only dropout modules
+    (:data:`DROPOUT_TYPES`) are switched to ``train()`` mode; every other module stays in
+    ``eval()`` mode, and all modes are restored afterwards
+    (:func:`course_lib.prediction.eval_mode`). The noise comes from the global torch RNG:
+    seed it with ``torch.manual_seed`` for a reproducible draw.
 
     Parameters
     ----------
     model : nn.Module
-    x : Tensor
+    x : Tensor, shape (N, ...)
     n_samples : int, default 20
         The number T of noisy passes.
-    return_samples : bool, default False
-        Also return every pass's probabilities, shape (T, N, C).
+    batch_size : int or None, default None
+        Inputs per forward pass; None: all N in one pass. (The noise is drawn batch after batch,
+        so the draw depends on it.)
 
     Returns
     -------
-    Tensor, shape (N, C)
-        The averaged probabilities (and the samples if asked for).
+    Tensor, shape (T, N, C)
 
     Raises
     ------
     ValueError
-        If ``n_samples`` is not a positive integer, or the model has no dropout module
-        (every pass would be the same).
+        If ``n_samples`` is below 1, or the model has no dropout module (every pass would be
+        the same).
+    TypeError
+        If ``n_samples`` is not an integer.
     """
-    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
-        raise ValueError(f"n_samples must be a positive integer (the number T of noisy passes), got {n_samples!r}.")
+    n_samples = V.positive_int(n_samples, "n_samples", meaning="the number T of noisy passes")
     drops = [m for m in model.modules() if isinstance(m, DROPOUT_TYPES)]
     if not drops:
         raise ValueError("the model has no dropout module, so MC dropout would repeat one deterministic pass; "
-                         "use deterministic_predict, or add BernoulliDropout/GaussianDropout layers.")
-    modes = {m: m.training for m in model.modules()}
-    model.eval()
-    for m in drops:
-        m.train()
-    try:
-        samples = torch.stack([F.softmax(model(x), dim=-1) for _ in range(int(n_samples))])
-    finally:
-        for m, mode in modes.items():
-            m.training = mode
-    mean = samples.mean(0)
-    return (mean, samples) if return_samples else mean
+                         "use course_lib.prediction.predict, or add BernoulliDropout/GaussianDropout layers.")
+    with eval_mode(model, train=drops):
+        return torch.stack([probabilities(model, x, batch_size) for _ in range(n_samples)])
 
 
-def predictive_metrics(probs: Tensor, y: Tensor) -> tuple[float, float]:
-    """Accuracy and mean negative log-likelihood −(1/N) Σ log p(y_i | x_i) of predicted probabilities.
+# ---------------------------------------------------------------------------------------
+# temporary aliases (issue 15): chapter 5 calls these until it is re-executed with the new names
+# ---------------------------------------------------------------------------------------
+def deterministic_predict(model: nn.Module, x: Tensor) -> Tensor:  # noqa: D103
+    return predict(model, x, batch_size=None)  # -> course_lib.prediction.predict(model, x)
 
-    Parameters
-    ----------
-    probs : Tensor, shape (N, C)
-        Rows are probability vectors.
-    y : Tensor of int64, shape (N,)
 
-    Returns
-    -------
-    (float, float)
-        Accuracy in [0, 1] and NLL in nats (probabilities are clamped at 1e-12 before the log).
+def mc_predict(model: nn.Module, x: Tensor, n_samples: int = 20, return_samples: bool = False):  # noqa: D103
+    samples = mc_samples(model, x, n_samples)  # -> mc_samples(model, x, n_samples) (and .mean(0))
+    return (samples.mean(0), samples) if return_samples else samples.mean(0)
 
-    Raises
-    ------
-    ValueError
-        If shapes disagree, a label is out of range, or rows do not sum to one.
-    """
-    if probs.ndim != 2 or y.shape != (probs.shape[0],):
-        raise ValueError(f"probs must be (N, C) and y (N,), got {tuple(probs.shape)} and {tuple(y.shape)}.")
-    if len(y) == 0:
-        raise ValueError("no examples to score; pass at least one.")
-    if y.min() < 0 or y.max() >= probs.shape[1]:
-        raise ValueError(f"labels must be in 0..{probs.shape[1] - 1}, got range {int(y.min())}..{int(y.max())}.")
-    if not torch.allclose(probs.sum(1), torch.ones(len(y), dtype=probs.dtype), atol=1e-4):
-        raise ValueError("each row of probs must sum to one; apply softmax to logits first.")
-    acc = (probs.argmax(1) == y).double().mean().item()
-    nll = -torch.log(probs[torch.arange(len(y)), y].clamp_min(1e-12)).double().mean().item()
-    return acc, nll
+
+def predictive_metrics(probs: Tensor, y: Tensor) -> tuple[float, float]:  # noqa: D103
+    return accuracy(probs, y), nll(probs, y)  # -> course_lib.scores.accuracy / nll

@@ -9,7 +9,8 @@ neither is ``log_sigma2`` (it is needed only during training; the pruned net sto
 * A sparse layer's weight is *kept* when ``log_alpha < threshold`` (its eval-mode mask).
 * A dense layer's weight is kept when it is non-zero.
 
-:func:`use_threshold` moves the pruning threshold of every sparse layer for a ``with`` block
+:func:`weight_counts` counts per layer; :func:`layer_sparsity`, :func:`pruned_fraction` (all
+layers together) and :func:`compression` are read off those counts. :func:`use_threshold` moves the pruning threshold of every sparse layer for a ``with`` block
 (chapter 9: test error against compression as the threshold moves).
 """
 from __future__ import annotations
@@ -19,14 +20,11 @@ from contextlib import contextmanager
 
 from torch import nn
 
-from course_lib.layers import SVDO_LAYERS, _check_threshold
+from course_lib.layers import SVDO_LAYERS, check_threshold, sparse_layers, weight_layers
 
 
 def _weight_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"expected a torch.nn.Module, got {type(model).__name__}.")
-    layers = [(n, m) for n, m in model.named_modules()
-              if isinstance(m, (*SVDO_LAYERS, nn.Linear, nn.Conv2d))]
+    layers = weight_layers(model)
     if not layers:
         raise ValueError(
             f"{type(model).__name__} has no Linear/Conv2d or sparse VD layer, so it has no weights "
@@ -89,6 +87,32 @@ def layer_sparsity(model: nn.Module) -> dict[str, float]:
     return {name: 1.0 - kept / total for name, (kept, total) in weight_counts(model).items()}
 
 
+def _totals(model: nn.Module) -> tuple[int, int]:
+    counts = weight_counts(model).values()
+    return sum(k for k, _ in counts), sum(t for _, t in counts)
+
+
+def pruned_fraction(model: nn.Module) -> float:
+    """Fraction of pruned weights over all weight layers together, ``1 - kept / total``.
+
+    The overall sparsity (what an assignment's target "99 % of the weights pruned" means);
+    ``1 - 1 / compression(model)``.
+
+    Returns
+    -------
+    float
+        In [0, 1].
+
+    Examples
+    --------
+    >>> from course_lib.models import LeNet300100
+    >>> pruned_fraction(LeNet300100(sparse=False))
+    0.0
+    """
+    kept, total = _totals(model)
+    return 1.0 - kept / total
+
+
 def compression(model: nn.Module) -> float:
     """Compression ratio = number of weights / number of non-zero (kept) weights.
 
@@ -100,9 +124,7 @@ def compression(model: nn.Module) -> float:
     float
         >= 1; ``inf`` if every weight was pruned.
     """
-    counts = weight_counts(model).values()
-    kept = sum(k for k, _ in counts)
-    total = sum(t for _, t in counts)
+    kept, total = _totals(model)
     return float("inf") if kept == 0 else total / kept
 
 
@@ -129,8 +151,10 @@ def use_threshold(model: nn.Module, threshold: float) -> Iterator[nn.Module]:
 
     Raises
     ------
+    TypeError
+        If ``threshold`` is not a number.
     ValueError
-        If ``threshold`` is not a finite number, or ``model`` has no sparse layer.
+        If ``threshold`` is NaN or infinite, or ``model`` has no sparse layer.
 
     Examples
     --------
@@ -142,8 +166,8 @@ def use_threshold(model: nn.Module, threshold: float) -> Iterator[nn.Module]:
     >>> net.fc1.threshold
     3.0
     """
-    threshold = _check_threshold(threshold)
-    layers = [m for _, m in _weight_layers(model) if isinstance(m, SVDO_LAYERS)]
+    threshold = check_threshold(threshold)
+    layers = [m for _, m in sparse_layers(model)]
     if not layers:
         raise ValueError(f"{type(model).__name__} has no sparse variational dropout layer, so it "
                          "has no threshold to move; pass a model built with sparse=True.")

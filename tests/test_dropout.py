@@ -9,6 +9,8 @@ import torch
 from torch import nn
 
 from course_lib import dropout
+from course_lib.prediction import predict
+from course_lib.scores import accuracy, nll
 
 
 # --- the rate conversion ------------------------------------------------------------------
@@ -92,26 +94,40 @@ def test_dropout_mlp_learns_a_separable_problem(kind):
                                       generator=torch.Generator().manual_seed(0))
     assert losses.shape == (30,) and losses[-1] < 0.5 * losses[0]
     assert not model.training
-    acc, nll = dropout.predictive_metrics(dropout.deterministic_predict(model, x), y)
-    assert acc > 0.9 and nll < 0.3
+    probs = predict(model, x)
+    assert accuracy(probs, y) > 0.9 and nll(probs, y) < 0.3
     kinds = {type(m) for m in model.modules()}
     assert (dropout.BernoulliDropout if kind == "bernoulli" else dropout.GaussianDropout) in kinds
 
 
-def test_mc_predict_averages_noisy_passes_and_restores_modes():
+def test_mc_samples_are_noisy_passes_and_restore_modes():
     torch.manual_seed(0)
     model = dropout.DropoutMLP((2, 16, 3), p=0.5)
     model.train()
     x = torch.randn(5, 2)
-    mean, samples = dropout.mc_predict(model, x, n_samples=7, return_samples=True)
+    samples = dropout.mc_samples(model, x, n_samples=7)
     assert samples.shape == (7, 5, 3)
-    assert torch.allclose(mean, samples.mean(0))
-    assert torch.allclose(mean.sum(1), torch.ones(5))
+    assert torch.allclose(samples.sum(2), torch.ones(7, 5))
     assert not torch.allclose(samples[0], samples[1])  # the passes differ
     assert all(m.training for m in model.modules())  # modes restored
     model.eval()
-    dropout.mc_predict(model, x, 3)
+    dropout.mc_samples(model, x, 3)
     assert not any(m.training for m in model.modules())
+
+
+def test_mc_samples_draw_from_the_global_rng_pass_after_pass():
+    # one pass of all inputs per sample, the dropout masks drawn from the global RNG: seeding it
+    # reproduces the passes written out by hand
+    torch.manual_seed(0)
+    model = dropout.DropoutMLP((4, 8, 3), p=0.5)
+    x = torch.randn(6, 4)
+    torch.manual_seed(3)
+    samples = dropout.mc_samples(model, x, n_samples=2)
+    torch.manual_seed(3)
+    model.train()
+    with torch.no_grad():
+        by_hand = torch.stack([torch.softmax(model(x), 1) for _ in range(2)])
+    assert torch.equal(samples, by_hand)
 
 
 def test_mc_predict_converges_to_the_exact_average_for_a_linear_model():
@@ -125,61 +141,53 @@ def test_mc_predict_converges_to_the_exact_average_for_a_linear_model():
         for mask in torch.cartesian_prod(*[torch.tensor([0.0, 2.0])] * 3):
             exact += torch.softmax(model[1](x * mask), -1) / 8
     torch.manual_seed(1)
-    est = dropout.mc_predict(model, x, n_samples=20_000)
+    est = dropout.mc_samples(model, x, n_samples=20_000).mean(0)
     assert torch.allclose(est, exact, atol=0.01)
 
 
-def test_deterministic_predict_is_the_noise_free_pass():
-    torch.manual_seed(0)
-    model = dropout.DropoutMLP((4, 8, 3), p=0.5).train()
-    x = torch.randn(6, 4)
-    probs = dropout.deterministic_predict(model, x)
-    assert torch.allclose(probs, torch.softmax(model.eval()(x), -1))
-
-
-def test_predictive_metrics_values():
-    probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
-    y = torch.tensor([0, 1, 1])
-    acc, nll = dropout.predictive_metrics(probs, y)
-    assert math.isclose(acc, 2 / 3)
-    assert math.isclose(nll, -(math.log(0.9) + math.log(0.8) + math.log(0.4)) / 3, rel_tol=1e-6)
-
-
 # --- bad input ---------------------------------------------------------------------------------
+P_MSG = r"p \(the probability of dropping a unit\) must be a probability in \[0, 1\)"
+ALPHA_MSG = r"alpha \(the variance of the Gaussian noise N\(1, alpha\)\) must be a non-negative finite number"
+
+
 @pytest.mark.parametrize("p", [1.0, -0.1, 1.5])
 def test_invalid_p_is_rejected(p):
-    with pytest.raises(ValueError, match=r"p must be in \[0, 1\)"):
+    with pytest.raises(ValueError, match=P_MSG):
         dropout.BernoulliDropout(p)
-    with pytest.raises(ValueError, match=r"p must be in \[0, 1\)"):
+    with pytest.raises(ValueError, match=P_MSG):
         dropout.bernoulli_dropout(torch.ones(3), p)
-    with pytest.raises(ValueError, match=r"p must be in \[0, 1\)"):
+    with pytest.raises(ValueError, match=P_MSG):
         dropout.dropout_alpha(p)
-    with pytest.raises(ValueError, match=r"p must be in \[0, 1\)"):
+    with pytest.raises(ValueError, match=P_MSG):
         dropout.DropoutMLP((4, 2), p=p)
 
 
 @pytest.mark.parametrize("alpha", [-0.5, float("inf"), float("nan")])
 def test_invalid_alpha_is_rejected(alpha):
-    with pytest.raises(ValueError, match="alpha must be a finite number >= 0"):
+    with pytest.raises(ValueError, match=ALPHA_MSG):
         dropout.GaussianDropout(alpha)
-    with pytest.raises(ValueError, match="alpha must be a finite number >= 0"):
+    with pytest.raises(ValueError, match=ALPHA_MSG):
         dropout.gaussian_dropout(torch.ones(3), alpha)
-    with pytest.raises(ValueError, match="alpha must be a finite number >= 0"):
+    with pytest.raises(ValueError, match=ALPHA_MSG):
         dropout.dropout_rate(alpha)
 
 
 def test_non_numeric_rates_are_rejected():
-    with pytest.raises(TypeError, match="p must be a number"):
+    with pytest.raises(TypeError, match=P_MSG):
         dropout.BernoulliDropout("half")
-    with pytest.raises(TypeError, match="alpha must be a number"):
+    with pytest.raises(TypeError, match=ALPHA_MSG):
         dropout.GaussianDropout(None)
+    with pytest.raises(TypeError, match=P_MSG):
+        dropout.BernoulliDropout(True)
 
 
 def test_bad_model_and_training_arguments():
     with pytest.raises(ValueError, match="at least two positive layer widths"):
         dropout.DropoutMLP((784,))
-    with pytest.raises(ValueError, match="unknown dropout kind"):
+    with pytest.raises(ValueError, match=r"kind \(the dropout noise\) must be one of 'bernoulli', 'gaussian', got 'uniform'"):
         dropout.DropoutMLP((4, 2), kind="uniform")
+    with pytest.raises(TypeError, match="every entry of sizes .* must be a positive integer"):
+        dropout.DropoutMLP((4, 2.5, 2))
     model = dropout.DropoutMLP((2, 2))
     x, y = _toy_data(10)
     with pytest.raises(ValueError, match="same length"):
@@ -188,20 +196,20 @@ def test_bad_model_and_training_arguments():
         dropout.train_classifier(model, x, y, batch_size=20)
     with pytest.raises(ValueError, match="epochs must be a positive integer"):
         dropout.train_classifier(model, x, y, epochs=0, batch_size=5)
-    with pytest.raises(ValueError, match="weight_decay must be >= 0"):
+    with pytest.raises(TypeError, match="epochs must be a positive integer"):
+        dropout.train_classifier(model, x, y, epochs=2.0, batch_size=5)
+    with pytest.raises(ValueError, match=r"weight_decay \(an L2 penalty\) must be a non-negative finite number"):
         dropout.train_classifier(model, x, y, batch_size=5, weight_decay=-1.0)
+    with pytest.raises(ValueError, match=r"lr \(Adam's step size\) must be a positive finite number"):
+        dropout.train_classifier(model, x, y, batch_size=5, lr=0.0)
 
 
 def test_bad_prediction_arguments():
     model = dropout.DropoutMLP((2, 2), p=0.5)
     x = torch.randn(3, 2)
-    with pytest.raises(ValueError, match="n_samples must be a positive integer"):
-        dropout.mc_predict(model, x, n_samples=0)
-    with pytest.raises(ValueError, match="no dropout module"):
-        dropout.mc_predict(nn.Linear(2, 2), x)
-    with pytest.raises(ValueError, match="sum to one; apply softmax"):
-        dropout.predictive_metrics(torch.ones(3, 2), torch.tensor([0, 1, 0]))
-    with pytest.raises(ValueError, match=r"labels must be in 0\.\.1"):
-        dropout.predictive_metrics(torch.full((3, 2), 0.5), torch.tensor([0, 1, 2]))
-    with pytest.raises(ValueError, match=r"probs must be \(N, C\)"):
-        dropout.predictive_metrics(torch.full((3, 2), 0.5), torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match=r"n_samples \(the number T of noisy passes\) must be a positive integer"):
+        dropout.mc_samples(model, x, n_samples=0)
+    with pytest.raises(TypeError, match="n_samples .* must be a positive integer"):
+        dropout.mc_samples(model, x, n_samples=2.0)
+    with pytest.raises(ValueError, match="no dropout module.*course_lib.prediction.predict"):
+        dropout.mc_samples(nn.Linear(2, 2), x)

@@ -16,7 +16,9 @@ from course_lib.layers import (
     Conv2dSVDO,
     LinearSVDO,
     LRTNoise,
-    theta_grad_samples,
+    sparse_layers,
+    use_weights,
+    weight_layers,
 )
 
 
@@ -215,33 +217,6 @@ def test_from_dense_linear_and_conv_match_dense_output():
     assert torch.all(fc.log_sigma2 == -6.0)
 
 
-# --- the gradient-variance experiment of chapter 8 ---------------------------------------
-
-def test_theta_grad_samples_shapes_means_and_variance_order():
-    torch.manual_seed(5)
-    x, y = torch.randn(32, 20), torch.randint(0, 4, (32,))
-    theta = torch.randn(4, 20) * 0.1
-    g = {e: theta_grad_samples(x, y, theta, 3.0, e, n_samples=400)
-         for e in ("multiplicative", "additive", "additive+lrt")}
-    assert g["additive"].shape == (400, 4, 20)
-    var = {e: float(v.var(0).mean()) for e, v in g.items()}
-    assert var["multiplicative"] > 5 * var["additive"] > 5 * var["additive+lrt"]
-    # additive and additive+LRT estimate the same expected gradient.
-    diff = (g["additive"].mean(0) - g["additive+lrt"].mean(0)).abs()
-    se = (g["additive"].var(0) / 400 + g["additive+lrt"].var(0) / 400).sqrt()
-    assert float((diff / se).mean()) < 1.5
-    # Tiny alpha: all three are (almost) the deterministic gradient.
-    small = [theta_grad_samples(x, y, theta, -16.0, e, 10).var(0).mean() for e in g]
-    assert max(float(s) for s in small) < 1e-6
-
-
-def test_theta_grad_samples_is_seeded():
-    x, y, theta = torch.randn(8, 5), torch.randint(0, 3, (8,)), torch.randn(3, 5)
-    a = theta_grad_samples(x, y, theta, 0.0, "additive", 5, seed=7)
-    b = theta_grad_samples(x, y, theta, 0.0, "additive", 5, seed=7)
-    assert torch.equal(a, b)
-
-
 # --- train_clip (the paper code's option) -----------------------------------------------
 
 @pytest.mark.parametrize("make", [lambda clip: LinearSVDO(6, 4, train_clip=clip),
@@ -272,26 +247,37 @@ def test_train_clip_in_repr_only_when_on():
 
 # --- bad input -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(in_features=0, out_features=3), "in_features must be a positive integer"),
-    (dict(in_features=3, out_features=2.5), "out_features must be a positive integer"),
-    (dict(in_features=3, out_features=2, threshold="3"), "threshold must be a finite number"),
-    (dict(in_features=3, out_features=2, threshold=float("nan")), "threshold must be a finite"),
-    (dict(in_features=3, out_features=2, train_clip=1), "train_clip must be True or False, got 1"),
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(in_features=0, out_features=3), ValueError, "in_features must be a positive integer"),
+    (dict(in_features=3, out_features=2.5), TypeError, "out_features must be a positive integer"),
+    (dict(in_features=3, out_features=2, threshold="3"), TypeError, r"threshold \(log alpha .*\) must be a finite number"),
+    (dict(in_features=3, out_features=2, threshold=float("nan")), ValueError, "threshold .* must be a finite"),
+    (dict(in_features=3, out_features=2, train_clip=1), TypeError, "train_clip must be True or False, got 1"),
 ])
-def test_linear_bad_arguments(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+def test_linear_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
         LinearSVDO(**kwargs)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(kernel_size=(3,)), "kernel_size must be an int or a pair"),
-    (dict(kernel_size=0), "kernel_size and stride must be >= 1"),
-    (dict(kernel_size=3, padding=-1), "padding >= 0"),
-    (dict(kernel_size=3, stride=True), "stride must be an int or a pair"),
+def test_threshold_is_checked_when_it_is_set():
+    layer = LinearSVDO(3, 2)
+    with pytest.raises(ValueError, match="threshold .* must be a finite number"):
+        layer.threshold = float("inf")
+    with pytest.raises(TypeError, match="threshold .* must be a finite number"):
+        layer.threshold = None
+    assert layer.threshold == 3.0
+    layer.threshold = 2
+    assert layer.threshold == 2.0 and isinstance(layer.threshold, float)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(kernel_size=(3,)), ValueError, "kernel_size must be an int or a pair"),
+    (dict(kernel_size=0), ValueError, "kernel_size and stride must be >= 1"),
+    (dict(kernel_size=3, padding=-1), ValueError, "padding >= 0"),
+    (dict(kernel_size=3, stride=True), TypeError, r"stride \(an int or a pair of ints\) must be an integer"),
 ])
-def test_conv_bad_arguments(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+def test_conv_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
         Conv2dSVDO(2, 3, **kwargs)
 
 
@@ -314,13 +300,91 @@ def test_bad_dense_weights():
         Conv2dSVDO.from_dense(nn.Linear(2, 3))
 
 
-def test_theta_grad_samples_bad_input():
-    x, y, theta = torch.randn(8, 5), torch.randint(0, 3, (8,)), torch.randn(3, 5)
-    with pytest.raises(ValueError, match="unknown estimator 'mult'"):
-        theta_grad_samples(x, y, theta, 0.0, "mult")
-    with pytest.raises(ValueError, match="same D"):
-        theta_grad_samples(x, y, theta[:, :4], 0.0, "additive")
-    with pytest.raises(ValueError, match="one label per row"):
-        theta_grad_samples(x, y[:3], theta, 0.0, "additive")
-    with pytest.raises(ValueError, match="n_samples must be a positive integer"):
-        theta_grad_samples(x, y, theta, 0.0, "additive", n_samples=0)
+# --- the posterior's public interface: sample a weight, run with a given weight --------------
+
+@pytest.mark.parametrize("make", [lambda: LinearSVDO(4, 3), lambda: Conv2dSVDO(2, 3, 2)])
+def test_sample_weight_is_a_draw_from_q(make):
+    layer = _randomise(make())
+    gen = torch.Generator().manual_seed(0)
+    draws = torch.stack([layer.sample_weight(gen).detach() for _ in range(20000)])
+    sigma2 = layer.sigma2.detach()
+    assert ((draws.mean(0) - layer.theta.detach()).abs() < 5 * (sigma2 / 20000).sqrt()).all()
+    torch.testing.assert_close(draws.var(0), sigma2, rtol=0.05, atol=0)
+    # the same generator state gives the same draw; prune zeroes exactly what the mask prunes
+    a = layer.sample_weight(torch.Generator().manual_seed(1))
+    torch.testing.assert_close(layer.sample_weight(torch.Generator().manual_seed(1), prune=True), a * layer.mask())
+    a.sum().backward()  # differentiable: the reparameterization trick
+    assert layer.theta.grad is not None and layer.log_sigma2.grad is not None
+
+
+@pytest.mark.parametrize("make, x", [
+    (lambda: LinearSVDO(8, 5), torch.randn(3, 8)),
+    (lambda: Conv2dSVDO(2, 3, 3, padding=1), torch.randn(2, 2, 6, 6)),
+])
+def test_forward_with_a_weight_is_the_layer_map(make, x):
+    layer = _randomise(make())
+    w = torch.randn(layer.theta.shape)
+    op = F.linear if isinstance(layer, LinearSVDO) else (lambda a, b, c: F.conv2d(a, b, c, padding=1))
+    with torch.no_grad():
+        assert torch.equal(layer.forward_with(x, w), op(x, w, layer.bias))
+        layer.eval()
+        assert torch.equal(layer(x), layer.forward_with(x, layer.sparse_weight()))
+        torch.manual_seed(0)
+        lrt = layer.forward_with(x, layer.theta, layer.sigma2)
+        torch.manual_seed(0)
+        assert torch.equal(layer.train()(x), lrt)  # the training forward is the LRT around theta
+
+
+def test_use_weights_runs_the_network_with_the_given_weights_in_both_modes():
+    torch.manual_seed(0)
+    net = nn.Sequential(LinearSVDO(5, 4), nn.ReLU(), LinearSVDO(4, 3))
+    x = torch.randn(7, 5)
+    w = {"0": torch.randn(4, 5), "2": torch.randn(3, 4)}
+    expected = F.linear(F.linear(x, w["0"], net[0].bias).relu(), w["2"], net[2].bias)
+    with torch.no_grad():
+        for mode in (True, False):
+            net.train(mode)
+            with use_weights(net, w) as same:
+                assert same is net
+                assert torch.equal(net(x), expected)
+        with use_weights(net, {"2": w["2"]}):  # only some layers
+            assert torch.equal(net(x), F.linear(net[1](net[0](x)), w["2"], net[2].bias))
+        assert torch.equal(net(x), net[2](net[1](net[0](x))))  # its own forward again
+
+
+def test_use_weights_with_variances_samples_around_the_given_mean():
+    torch.manual_seed(0)
+    net = nn.Sequential(LinearSVDO(5, 2))
+    x = torch.randn(1, 5).repeat(20000, 1)
+    mean_w, var_w = torch.randn(2, 5), torch.rand(2, 5)
+    with torch.no_grad(), use_weights(net.eval(), {"0": mean_w}, {"0": var_w}):
+        out = net(x)
+    var_ref = F.linear(x[:1] ** 2, var_w) + VAR_EPS
+    assert torch.all((out.mean(0) - F.linear(x[:1], mean_w, net[0].bias)).abs() < 5 * (var_ref / 20000).sqrt())
+    torch.testing.assert_close(out.var(0, keepdim=True), var_ref, rtol=0.05, atol=0)
+
+
+def test_use_weights_bad_input_and_restores_after_an_exception():
+    net = nn.Sequential(LinearSVDO(5, 4), nn.ReLU(), LinearSVDO(4, 3))
+    with pytest.raises(ValueError, match=r"'1' is not a sparse layer of the model; its sparse layers are \['0', '2'\]"):
+        with use_weights(net, {"1": torch.zeros(4, 5)}):
+            pass
+    with pytest.raises(ValueError, match=r"the weight for '0' has shape \(5, 4\), its theta \(4, 5\)"):
+        with use_weights(net, {"0": torch.zeros(5, 4)}):
+            pass
+    with pytest.raises(ValueError, match="sigma2 must name the same layers as weights"):
+        with use_weights(net, {"0": torch.zeros(4, 5)}, {"2": torch.zeros(3, 4)}):
+            pass
+    with pytest.raises(RuntimeError, match="inside"):
+        with use_weights(net, {"0": torch.zeros(4, 5)}):
+            raise RuntimeError("inside")
+    assert net[0]._fixed is None and net[2]._fixed is None
+
+
+def test_weight_layers_and_sparse_layers_in_forward_order():
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), Conv2dSVDO(2, 2, 3), nn.Flatten(), LinearSVDO(8, 4), nn.Linear(4, 2))
+    assert [n for n, _ in weight_layers(net)] == ["0", "1", "3", "4"]
+    assert [n for n, _ in sparse_layers(net)] == ["1", "3"]
+    assert weight_layers(nn.ReLU()) == [] and sparse_layers(nn.Linear(2, 2)) == []
+    with pytest.raises(TypeError, match="expected a torch.nn.Module, got dict"):
+        weight_layers({})

@@ -9,7 +9,7 @@ from torch import nn
 
 from course_lib.layers import LinearSVDO
 from course_lib.models import LeNet5, LeNet300100
-from course_lib.sparsity import compression, layer_sparsity, use_threshold, weight_counts
+from course_lib.sparsity import compression, layer_sparsity, pruned_fraction, use_threshold, weight_counts
 
 
 def _fresh(model):
@@ -99,9 +99,24 @@ def test_use_threshold_moves_every_sparse_layer_and_restores_it():
 
 
 def test_use_threshold_bad_input():
-    with pytest.raises(ValueError, match=r"threshold must be a finite number.*got nan"):
+    with pytest.raises(ValueError, match=r"threshold \(log alpha .*\) must be a finite number.*got nan"):
         with use_threshold(LeNet300100(), float("nan")):
             pass
     with pytest.raises(ValueError, match="no sparse variational dropout layer.*sparse=True"):
         with use_threshold(LeNet300100(sparse=False), 3.0):
             pass
+
+
+def test_pruned_fraction_is_the_overall_sparsity():
+    model = _fresh(LeNet300100())
+    assert pruned_fraction(model) == 0.0
+    _prune(model.fc1, 784 * 300 - 2352)  # keep 1 % of fc1
+    kept = 2352 + 30_000 + 1000
+    assert pruned_fraction(model) == pytest.approx(1 - kept / 266_200)
+    assert pruned_fraction(model) == pytest.approx(1 - 1 / compression(model))
+    _prune(model.fc2, 30_000)
+    _prune(model.fc3, 1000)
+    _prune(model.fc1, 784 * 300)
+    assert pruned_fraction(model) == 1.0 and compression(model) == math.inf
+    with pytest.raises(ValueError, match="has no Linear/Conv2d or sparse VD layer"):
+        pruned_fraction(nn.Sequential(nn.ReLU()))
