@@ -28,9 +28,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_lib import validation as V
+from course_lib.data import batches
 from course_lib.prediction import eval_mode, predict, probabilities
 from course_lib.scores import accuracy, nll
-from course_lib.train import batches
 
 Tensor = torch.Tensor
 
