@@ -95,13 +95,31 @@ class Recorder:
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    overrides: dict[str, bytes] = {}
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        body = self.overrides.get(self.path.split("?")[0])
+        if body is None:
+            return super().do_GET()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def log_message(self, *args):  # keep pytest output clean
         pass
 
 
-def serve(directory: Path):
-    """Start a quiet HTTP server for ``directory`` on 127.0.0.1; returns (server, origin)."""
-    handler = functools.partial(_QuietHandler, directory=str(directory))
+def serve(directory: Path, overrides: dict[str, str] | None = None):
+    """Start a quiet HTTP server for ``directory`` on 127.0.0.1; returns (server, origin).
+
+    ``overrides`` maps a URL path (``"/chapters/x.html"``) to an HTML page served from memory
+    instead of the disk: a tampered copy of a page, for a negative control.
+    """
+    pages = {path: html.encode("utf-8") for path, html in (overrides or {}).items()}
+    handler = functools.partial(type("_Handler", (_QuietHandler,), {"overrides": pages}),
+                                directory=str(directory))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"

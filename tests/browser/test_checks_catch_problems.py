@@ -5,15 +5,21 @@ A tiny hand-made "book" with one problem of each kind is loaded by the same mach
 must be reported:
 a request to another host, a JavaScript exception, a console error, untypeset TeX, an
 unrendered widget view, an image without alt text, a broken link and a missing anchor.
+
+The chapter checks' DOM helpers (``page_dom``) fail too: on a hand-made page that only *mentions*
+an explorable, a slider, exercises and an equation, and on chapter 1 served with its MathJax and
+its widget views cut out (the page as a reader without JavaScript sees it).
 """
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
-from browser import CHECK_JS, Recorder, serve
+from browser import CHECK_JS, Recorder, open_page, serve
 from crawl import crawl
+from page_dom import exercises, page_text, shown, solved, unresolved_references, with_class
 
 BROKEN_PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>broken</title>
 <link rel="icon" href="data:,">
@@ -107,3 +113,56 @@ def test_crawl_finds_broken_links_and_anchors(broken_site):
 def test_summary_is_json_serializable(broken_visit):
     _, check, _ = broken_visit
     json.dumps(check)
+
+
+# -- the chapter checks (page_dom) ---------------------------------------------------------------
+
+#: Mentions everything the chapter checks look for, renders none of it: the widget state names
+#: the explorable's class, a stylesheet the slider's, the head links exercise.css, an exercise has
+#: no solution, a solution names another page's exercise, and two references dangle.
+MENTIONS_ONLY = """<html><head><link rel="stylesheet" href="_static/exercise.css">
+<style>.widget-slider { width: 100%; } .course-explorable {}</style></head><body>
+<script type="application/vnd.jupyter.widget-state+json">{"_dom_classes": ["course-explorable"]}</script>
+<div class="exercise admonition" id="ex-a"><p class="admonition-title">Exercise 1.1</p></div>
+<div class="solution dropdown admonition" id="s-b"><p class="admonition-title">Solution to<a class="reference internal" href="#ex-b"> Exercise 1.2</a></p></div>
+<p>See <code class="xref eq docutils literal notranslate"><span class="pre">eq-missing</span></code>,
+<code class="xref std std-numref docutils literal notranslate"><span class="pre">fig-missing</span></code> and
+<a class="reference internal" href="#x"><code class="xref std std-ref docutils literal notranslate"><span class="pre">resolved</span></code></a>;
+course, paper (cpu) 0.77 &amp; more</p></body></html>"""
+
+
+def test_page_dom_counts_rendered_elements_not_mentions():
+    assert "course-explorable" in MENTIONS_ONLY and "widget-slider" in MENTIONS_ONLY and "exercise" in MENTIONS_ONLY
+    assert with_class(MENTIONS_ONLY, "course-explorable") == 0
+    assert with_class(MENTIONS_ONLY, "widget-slider") == 0
+    assert with_class(MENTIONS_ONLY, "exercise") == 1 and exercises(MENTIONS_ONLY) == ["ex-a"]
+    assert solved(MENTIONS_ONLY) == ["ex-b"] != exercises(MENTIONS_ONLY)
+    assert unresolved_references(MENTIONS_ONLY) == ["eq-missing", "fig-missing"]
+    assert "widget-slider" not in shown(MENTIONS_ONLY)
+    assert page_text(MENTIONS_ONLY).endswith("course, paper (cpu) 0.77 & more")
+
+
+def test_chapter1_checks_fail_without_mathjax_and_widget_views(browser, book):
+    """Chapter 1 with its MathJax and widget-view scripts removed: the display-math and explorable checks fail."""
+    page = "chapters/01_probability.html"
+    built = (book / page).read_text(encoding="utf-8")
+    cut, n_mathjax = re.subn(r'<script[^>]*src="[^"]*mathjax/[^"]*"[^>]*>\s*</script>', "", built)
+    cut, n_views = re.subn(r'<script type="application/vnd\.jupyter\.widget-view\+json">.*?</script>', "",
+                           cut, flags=re.S)
+    assert n_mathjax == 1 and n_views >= 1, (n_mathjax, n_views)
+    fake = "/chapters/01_probability_cut.html"
+    httpd, origin = serve(book, overrides={fake: cut})
+    try:
+        tab, check = open_page(browser, origin + fake)
+        dom = tab.content()
+        tab.close()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert check["mathjax"] == "absent" and check["widgets"] == []
+    # test_chapter1.py's checks on this page:
+    assert not re.findall(r'<mjx-container[^>]*display="true"', dom)
+    assert "\\[" in re.sub(r"<mjx-container.*?</mjx-container>", "", shown(dom), flags=re.S)
+    assert with_class(dom, "course-explorable") == 0 and with_class(dom, "widget-hslider") == 0
+    # what stays true of the page: its exercises and solutions (no JavaScript needed)
+    assert len(exercises(dom)) >= 3 and solved(dom) == exercises(dom)
