@@ -34,6 +34,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from course_lib import validation as V
+
 Tensor = torch.Tensor
 
 #: The floating-point type of the variational families unless another is asked for.
@@ -45,24 +47,6 @@ _LOG_2PI = math.log(2.0 * math.pi)
 # ---------------------------------------------------------------------------------------
 # input checks shared by the module
 # ---------------------------------------------------------------------------------------
-def _check_positive_int(value: int, name: str, meaning: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be a positive integer ({meaning}), got {value!r}.")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer ({meaning}), got {value}; use {name} >= 1.")
-    return int(value)
-
-
-def _check_positive_float(value: float, name: str, meaning: str) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a positive number ({meaning}), got {value!r}.") from exc
-    if not math.isfinite(v) or v <= 0:
-        raise ValueError(f"{name} must be a positive, finite number ({meaning}), got {value!r}.")
-    return v
-
-
 def _as_tensor(x, name: str, dtype: torch.dtype) -> Tensor:
     t = torch.as_tensor(x, dtype=dtype) if not isinstance(x, Tensor) else x.to(dtype)
     if not torch.all(torch.isfinite(t)):
@@ -121,7 +105,7 @@ class GaussianFamily(nn.Module):
         ValueError
             If ``n_samples`` is not a positive integer.
         """
-        n_samples = _check_positive_int(n_samples, "n_samples", "the number of Monte Carlo samples")
+        n_samples = V.positive_int(n_samples, "n_samples", meaning="the number of Monte Carlo samples")
         eps = torch.randn(n_samples, self.dim, generator=generator, dtype=self.mu.dtype)
         return self.mu + eps @ self.scale_tril().T
 
@@ -205,7 +189,7 @@ class MeanFieldGaussian(GaussianFamily):
         return self.log_sigma
 
     def sample(self, n_samples: int = 1, generator: torch.Generator | None = None) -> Tensor:
-        n_samples = _check_positive_int(n_samples, "n_samples", "the number of Monte Carlo samples")
+        n_samples = V.positive_int(n_samples, "n_samples", meaning="the number of Monte Carlo samples")
         eps = torch.randn(n_samples, self.dim, generator=generator, dtype=self.mu.dtype)
         return self.mu + self.sigma * eps
 
@@ -353,8 +337,8 @@ def isotropic_prior(
     dim: int, prior_precision: float, dtype: torch.dtype = DEFAULT_DTYPE
 ) -> tuple[Tensor, Tensor]:
     """The prior p(W) = N(0, λ⁻¹ I) as ``(mean, cov)`` (Bishop 2006 §3.3; λ is the precision)."""
-    dim = _check_positive_int(dim, "dim", "the number of weights")
-    prior_precision = _check_positive_float(prior_precision, "prior_precision", "the prior precision")
+    dim = V.positive_int(dim, "dim", meaning="the number of weights")
+    prior_precision = V.positive_float(prior_precision, "prior_precision", meaning="the prior precision")
     return torch.zeros(dim, dtype=dtype), torch.eye(dim, dtype=dtype) / prior_precision
 
 
@@ -379,7 +363,7 @@ def gaussian_log_likelihood(W: Tensor, Phi: Tensor, t: Tensor, beta: float) -> T
     -------
     Tensor, shape (S, B)
     """
-    beta = _check_positive_float(beta, "beta", "the noise precision")
+    beta = V.positive_float(beta, "beta", meaning="the noise precision")
     if W.ndim != 2 or Phi.ndim != 2 or W.shape[1] != Phi.shape[1]:
         raise ValueError(f"W must be (S, D) and Phi (B, D) with the same D, got {tuple(W.shape)} "
                          f"and {tuple(Phi.shape)}.")
@@ -448,14 +432,14 @@ def elbo(
         raise ValueError("X is empty; the ELBO needs at least one training example.")
     if len(T) != N:
         raise ValueError(f"X has {N} examples but T has {len(T)}; give one target per input.")
-    n_samples = _check_positive_int(n_samples, "n_samples", "the number of Monte Carlo samples")
+    n_samples = V.positive_int(n_samples, "n_samples", meaning="the number of Monte Carlo samples")
     if batch_size is None:
         batch_size = N
-    batch_size = _check_positive_int(batch_size, "batch_size", "the mini-batch size")
+    batch_size = V.positive_int(batch_size, "batch_size", meaning="the mini-batch size")
     if batch_size > N:
         raise ValueError(f"batch_size={batch_size} is larger than the data set (N={N}); "
                          f"use batch_size <= {N}, or None for the full data.")
-    if float(kl_weight) < 0:
+    if V.finite_float(kl_weight, "kl_weight") < 0:
         raise ValueError(f"kl_weight must be >= 0 (1 is the ELBO, 0 drops the KL term), got {kl_weight}.")
     if batch_size < N:
         idx = torch.randperm(N, generator=generator)[:batch_size]
@@ -497,8 +481,8 @@ def linear_gaussian_elbo(q: GaussianFamily, Phi: Tensor, t: Tensor, prior_precis
     Tensor
         A scalar, differentiable in q's parameters.
     """
-    prior_precision = _check_positive_float(prior_precision, "prior_precision", "the prior precision")
-    beta = _check_positive_float(beta, "beta", "the noise precision")
+    prior_precision = V.positive_float(prior_precision, "prior_precision", meaning="the prior precision")
+    beta = V.positive_float(beta, "beta", meaning="the noise precision")
     Phi = torch.as_tensor(Phi, dtype=q.mu.dtype)
     t = torch.as_tensor(t, dtype=q.mu.dtype)
     if Phi.ndim != 2 or Phi.shape[1] != q.dim:
@@ -622,12 +606,12 @@ def fit(q: nn.Module, objective: Callable[[], Tensor], n_steps: int = 500, lr: f
     FloatingPointError
         If the objective becomes NaN or infinite (the message suggests a smaller ``lr``).
     """
-    n_steps = _check_positive_int(n_steps, "n_steps", "the number of optimization steps")
-    lr = _check_positive_float(lr, "lr", "Adam's learning rate")
+    n_steps = V.positive_int(n_steps, "n_steps", meaning="the number of optimization steps")
+    lr = V.positive_float(lr, "lr", meaning="Adam's learning rate")
     opt = torch.optim.Adam(list(params) if params is not None else list(q.parameters()), lr=lr)
     decay = 1.0
     if lr_final is not None:
-        lr_final = _check_positive_float(lr_final, "lr_final", "the learning rate at the last step")
+        lr_final = V.positive_float(lr_final, "lr_final", meaning="the learning rate at the last step")
         decay = (lr_final / lr) ** (1.0 / max(n_steps - 1, 1))
     history = np.empty(n_steps)
     for step in range(n_steps):

@@ -235,9 +235,9 @@ def test_bad_family_arguments():
 @pytest.mark.parametrize("n", [0, -3])
 def test_zero_samples_is_rejected(n, problem):
     q = vi.MeanFieldGaussian([0.0, 0.0])
-    with pytest.raises(ValueError, match="n_samples must be a positive integer"):
+    with pytest.raises(ValueError, match=r"n_samples \(the number of Monte Carlo samples\) must be a positive integer"):
         q.sample(n)
-    with pytest.raises(ValueError, match="n_samples must be a positive integer"):
+    with pytest.raises(ValueError, match=r"n_samples \(the number of Monte Carlo samples\) must be a positive integer"):
         vi.elbo(q, _loglik(4.0), problem["Phi"], problem["t"], vi.isotropic_prior(2, 1.0), n_samples=n)
 
 
@@ -246,7 +246,7 @@ def test_batch_larger_than_data_is_rejected(problem):
     N = len(problem["t"])
     with pytest.raises(ValueError, match=f"batch_size={N + 1} is larger than the data set \\(N={N}\\)"):
         vi.elbo(q, _loglik(4.0), problem["Phi"], problem["t"], vi.isotropic_prior(2, 1.0), batch_size=N + 1)
-    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+    with pytest.raises(ValueError, match=r"batch_size \(the mini-batch size\) must be a positive integer, got 0; use batch_size >= 1"):
         vi.elbo(q, _loglik(4.0), problem["Phi"], problem["t"], vi.isotropic_prior(2, 1.0), batch_size=0)
 
 
@@ -263,15 +263,19 @@ def test_bad_elbo_arguments(problem):
         vi.elbo(q, lambda W, X, T: W.sum(1), problem["Phi"], problem["t"], prior)
     with pytest.raises(TypeError, match="MeanFieldGaussian or FullRankGaussian"):
         vi.elbo(torch.nn.Linear(2, 1), _loglik(4.0), problem["Phi"], problem["t"], prior)
+    with pytest.raises(TypeError, match="kl_weight must be a finite number, got '1'"):
+        vi.elbo(q, _loglik(4.0), problem["Phi"], problem["t"], prior, kl_weight="1")
+    with pytest.raises(TypeError, match=r"n_samples \(the number of Monte Carlo samples\) must be a positive integer, got 2\.0"):
+        vi.elbo(q, _loglik(4.0), problem["Phi"], problem["t"], prior, n_samples=2.0)
 
 
 def test_bad_precisions_and_covariances(problem):
     q = vi.MeanFieldGaussian([0.0, 0.0])
-    with pytest.raises(ValueError, match="prior_precision must be a positive"):
+    with pytest.raises(ValueError, match=r"prior_precision \(the prior precision\) must be a positive finite number"):
         vi.isotropic_prior(2, 0.0)
-    with pytest.raises(ValueError, match="beta must be a positive"):
+    with pytest.raises(ValueError, match=r"beta \(the noise precision\) must be a positive finite number"):
         vi.linear_gaussian_elbo(q, problem["Phi"], problem["t"], 1.0, -4.0)
-    with pytest.raises(ValueError, match="beta must be a positive"):
+    with pytest.raises(ValueError, match=r"beta \(the noise precision\) must be a positive finite number"):
         vi.gaussian_log_likelihood(torch.zeros(1, 2), problem["Phi"], problem["t"], 0.0)
     with pytest.raises(ValueError, match=r"Phi must have shape \(N, 2\)"):
         vi.linear_gaussian_elbo(q, problem["Phi"][:, :1], problem["t"], 1.0, 4.0)
@@ -283,9 +287,9 @@ def test_bad_precisions_and_covariances(problem):
 
 def test_bad_fit_arguments():
     q = vi.MeanFieldGaussian([0.0])
-    with pytest.raises(ValueError, match="n_steps must be a positive integer"):
+    with pytest.raises(ValueError, match=r"n_steps \(the number of optimization steps\) must be a positive integer"):
         vi.fit(q, lambda: -(q.mu**2).sum(), n_steps=0)
-    with pytest.raises(ValueError, match="lr must be a positive"):
+    with pytest.raises(ValueError, match=r"lr \(Adam's learning rate\) must be a positive finite number"):
         vi.fit(q, lambda: -(q.mu**2).sum(), lr=0.0)
     with pytest.raises(FloatingPointError, match="lower the learning rate"):
         vi.fit(q, lambda: q.mu.sum() * float("nan"), n_steps=3)
@@ -322,5 +326,5 @@ def test_fit_learning_rate_decays_geometrically_to_lr_final():
     assert hist.shape == (5,)
     steps = -np.diff(seen)  # Adam's first steps have size ~lr for a consistent gradient sign
     assert np.allclose(steps[:4], [0.1, 0.1 * 10**-0.5, 0.01, 0.01 * 10**-0.5], rtol=0.05)
-    with pytest.raises(ValueError, match="lr_final must be a positive"):
+    with pytest.raises(ValueError, match=r"lr_final \(the learning rate at the last step\) must be a positive"):
         vi.fit(q, objective, n_steps=3, lr=0.1, lr_final=0.0)
