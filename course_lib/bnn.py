@@ -29,6 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from course_lib import validation as V
+
 Tensor = torch.Tensor
 
 __all__ = ["MeanFieldMLP", "EnsembleMLP", "gaussian_log_likelihood", "predictive", "ACTIVATIONS"]
@@ -40,40 +42,25 @@ ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu}
 # ---------------------------------------------------------------------------------------
 # input checks
 # ---------------------------------------------------------------------------------------
-def _positive_int(value, name: str, meaning: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} ({meaning}) must be a positive integer, got {value!r}.")
-    return int(value)
-
-
-def _positive_float(value, name: str, meaning: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name} ({meaning}) must be a positive number, got {value!r}.")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} ({meaning}) must be a positive finite number, got {value!r}; "
-                         f"a precision is 1 / variance, e.g. {name}=1.0.")
-    return float(value)
-
-
 def _hidden(hidden) -> tuple[int, ...]:
     if isinstance(hidden, (int, np.integer)) and not isinstance(hidden, bool):
         hidden = (hidden,)
-    if not isinstance(hidden, Sequence) or len(hidden) == 0:
-        raise ValueError(f"hidden must be a non-empty sequence of layer widths, e.g. (50, 50), got {hidden!r}.")
-    return tuple(_positive_int(h, "hidden", "the width of a hidden layer") for h in hidden)
+    if not isinstance(hidden, Sequence) or isinstance(hidden, str):
+        raise TypeError(f"hidden must be a sequence of layer widths, e.g. (50, 50), got {hidden!r}.")
+    if len(hidden) == 0:
+        raise ValueError("hidden must name at least one hidden layer, e.g. hidden=(50, 50), got ().")
+    return tuple(V.positive_int(h, "hidden", meaning="the width of a hidden layer") for h in hidden)
 
 
 def _precisions(value, n_layers: int) -> tuple[float, ...]:
     values = [value] * n_layers if np.ndim(value) == 0 else list(value)
     if len(values) != n_layers:
         raise ValueError(f"prior_precision must be one number or one per layer ({n_layers}), got {value!r}.")
-    return tuple(_positive_float(v, "prior_precision", "the prior precision lambda") for v in values)
+    return tuple(V.positive_float(v, "prior_precision", meaning="the prior precision lambda") for v in values)
 
 
 def _activation(name: str):
-    if name not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}.")
-    return ACTIVATIONS[name]
+    return ACTIVATIONS[V.one_of(name, "activation", tuple(ACTIVATIONS))]
 
 
 def _inputs(x) -> Tensor:
@@ -178,9 +165,7 @@ class MeanFieldMLP(nn.Module):
         self.prior_precision = _precisions(prior_precision, len(self._layout))
         self.activation = activation
         self._act = _activation(activation)
-        if isinstance(init_log_sigma, bool) or not isinstance(init_log_sigma, (int, float)) \
-                or not math.isfinite(init_log_sigma):
-            raise ValueError(f"init_log_sigma must be a finite number, e.g. -4.0, got {init_log_sigma!r}.")
+        init_log_sigma = V.finite_float(init_log_sigma, "init_log_sigma", meaning="the initial log sigma")
         self.mu = nn.Parameter(_init_flat(1, self._layout)[0])
         self.log_sigma = nn.Parameter(torch.full_like(self.mu, float(init_log_sigma)))
         self.register_buffer("_lam", _layer_values(self.prior_precision, self._layout))
@@ -192,7 +177,7 @@ class MeanFieldMLP(nn.Module):
 
     def sample(self, n_samples: int = 1) -> Tensor:
         """Weight vectors w = mu + sigma * eps drawn from q, shape (n_samples, D)."""
-        n_samples = _positive_int(n_samples, "n_samples", "the number of weight samples")
+        n_samples = V.positive_int(n_samples, "n_samples", meaning="the number of weight samples")
         return self.mu + self.log_sigma.exp() * torch.randn(n_samples, self.n_weights)
 
     def forward(self, x, n_samples: int = 1) -> Tensor:
@@ -245,16 +230,15 @@ class EnsembleMLP(nn.Module):
     def __init__(self, n_members: int = 5, hidden: Sequence[int] = (50, 50), p: float | Sequence[float] = 0.0,
                  activation: str = "tanh") -> None:
         super().__init__()
-        self.n_members = _positive_int(n_members, "n_members", "the number of networks")
+        self.n_members = V.positive_int(n_members, "n_members", meaning="the number of networks")
         self.hidden = _hidden(hidden)
         self._layout = _layout(self.hidden)
         self.activation = activation
         self._act = _activation(activation)
-        rates = np.full(self.n_members, p, dtype=float) if np.ndim(p) == 0 else np.asarray(p, dtype=float)
-        if rates.shape != (self.n_members,):
+        rates = [p] * self.n_members if np.ndim(p) == 0 else list(p)
+        if len(rates) != self.n_members:
             raise ValueError(f"p must be one dropout rate or one per member ({self.n_members}), got {p!r}.")
-        if not np.all((rates >= 0) & (rates < 1)):
-            raise ValueError(f"dropout rates must lie in [0, 1) (the probability of dropping a unit), got {p!r}.")
+        rates = [V.probability(r, "p", high_open=True, meaning="the dropout rate") for r in rates]
         self.register_buffer("p", torch.tensor(rates, dtype=torch.get_default_dtype()))
         self.weights = nn.Parameter(_init_flat(self.n_members, self._layout))
 
@@ -292,7 +276,7 @@ class EnsembleMLP(nn.Module):
 
     def mc_samples(self, x, n_samples: int) -> Tensor:
         """``n_samples`` noisy passes of every member with dropout on, shape (n_samples, M, N)."""
-        n_samples = _positive_int(n_samples, "n_samples", "the number of noisy passes")
+        n_samples = V.positive_int(n_samples, "n_samples", meaning="the number of noisy passes")
         x = _inputs(x)
         with torch.no_grad():
             return torch.stack([_forward(self.weights, x, self._layout, self._act, self._dropout)
@@ -323,7 +307,7 @@ def gaussian_log_likelihood(f: Tensor, t, beta: float) -> Tensor:
     ValueError
         A non-positive ``beta``, or ``t`` that does not match the last axis of ``f``.
     """
-    beta = _positive_float(beta, "beta", "the noise precision")
+    beta = V.positive_float(beta, "beta", meaning="the noise precision")
     t = torch.as_tensor(t, dtype=f.dtype)
     if t.ndim != 1 or f.shape[-1] != t.shape[0]:
         raise ValueError(f"shape mismatch: f has {f.shape[-1]} values per row but t has shape {tuple(t.shape)}; "
@@ -354,7 +338,7 @@ def predictive(f, beta: float) -> tuple[np.ndarray, np.ndarray]:
     ValueError
         Fewer than two samples, non-finite values or a non-positive ``beta``.
     """
-    beta = _positive_float(beta, "beta", "the noise precision")
+    beta = V.positive_float(beta, "beta", meaning="the noise precision")
     f = f.detach().cpu().numpy() if isinstance(f, torch.Tensor) else np.asarray(f, dtype=float)
     if f.ndim < 2:
         raise ValueError(f"f must hold samples along its leading axes, shape (S, N), got shape {f.shape}.")

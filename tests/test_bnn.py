@@ -139,3 +139,18 @@ def test_gaussian_log_likelihood_and_predictive():
 def test_bad_input_names_the_problem(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: bnn.MeanFieldMLP(hidden="50"), "sequence of layer widths"),
+    (lambda: bnn.MeanFieldMLP(hidden=(50.0,)), "width of a hidden layer"),
+    (lambda: bnn.MeanFieldMLP(prior_precision="1"), "prior precision"),
+    (lambda: bnn.MeanFieldMLP(init_log_sigma=None), "init_log_sigma"),
+    (lambda: bnn.MeanFieldMLP(hidden=(3,))(torch.zeros(3), n_samples=2.0), "n_samples"),
+    (lambda: bnn.EnsembleMLP(n_members=True), "n_members"),
+    (lambda: bnn.EnsembleMLP(p="0.1"), "dropout rate"),
+    (lambda: bnn.predictive(np.zeros((2, 3)), "25"), "noise precision"),
+])
+def test_wrong_types_are_type_errors(make, match):
+    with pytest.raises(TypeError, match=match):
+        make()
