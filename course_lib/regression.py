@@ -26,6 +26,8 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 from scipy.special import expit, logsumexp
 
+from course_lib import validation as V
+
 __all__ = [
     "sinusoidal_data",
     "polynomial_features",
@@ -43,15 +45,7 @@ __all__ = [
 # input checks (shared)
 # ---------------------------------------------------------------------------------------
 def _check_precision(value: float, name: str, meaning: str) -> float:
-    if isinstance(value, bool) or not np.isscalar(value) or not np.isreal(value):
-        raise ValueError(f"{name} ({meaning}) must be a positive number, got {value!r}.")
-    value = float(value)
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(
-            f"{name} ({meaning}) must be a positive finite number, got {value}; "
-            f"a precision is 1 / variance, so pass e.g. {name}=1.0."
-        )
-    return value
+    return V.positive_float(value, name, meaning=meaning, hint=f"a precision is 1 / variance, so pass e.g. {name}=1.0")
 
 
 def _check_design(Phi, name: str = "Phi") -> np.ndarray:
@@ -86,7 +80,7 @@ def _check_targets(t, n: int, name: str = "t") -> np.ndarray:
 
 def _check_rng(rng) -> np.random.Generator:
     if not isinstance(rng, np.random.Generator):
-        raise ValueError(
+        raise TypeError(
             f"rng must be a numpy.random.Generator, got {type(rng).__name__}; "
             "create one with np.random.default_rng(seed)."
         )
@@ -94,9 +88,7 @@ def _check_rng(rng) -> np.random.Generator:
 
 
 def _check_count(n, name: str = "n") -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"{name} must be a positive integer, got {n!r}.")
-    return int(n)
+    return V.positive_int(n, name)
 
 
 # ---------------------------------------------------------------------------------------
@@ -128,8 +120,7 @@ def polynomial_features(x, degree: int) -> np.ndarray:
     array([[1., 0., 0.],
            [1., 2., 4.]])
     """
-    if isinstance(degree, bool) or not isinstance(degree, (int, np.integer)) or degree < 0:
-        raise ValueError(f"degree must be a non-negative integer, got {degree!r}.")
+    degree = V.nonnegative_int(degree, "degree")
     x = np.asarray(x, dtype=float)
     if x.ndim != 1:
         raise ValueError(
@@ -173,7 +164,7 @@ def sinusoidal_data(
     """
     n = _check_count(n)
     rng = _check_rng(rng)
-    noise_std = _check_precision(noise_std, "noise_std", "the noise standard deviation")
+    noise_std = V.positive_float(noise_std, "noise_std", meaning="the noise standard deviation")
     lo, hi = (0.0, 0.0) if gap is None else (float(gap[0]), float(gap[1]))
     if gap is not None and not (0.0 <= lo < hi <= 1.0 and hi - lo < 1.0):
         raise ValueError(f"gap must be an interval (lo, hi) with 0 <= lo < hi <= 1, not all of [0, 1]; got {gap!r}.")
@@ -216,7 +207,7 @@ def gaussian_features(x, centers, width: float, bias: bool = True) -> np.ndarray
             raise ValueError(f"{name} must be a 1-D array of finite numbers, got shape {v.shape}.")
     if centers.size == 0:
         raise ValueError("centers is empty; give at least one centre, e.g. np.linspace(0, 1, 9).")
-    width = _check_precision(width, "width", "the width of the Gaussian bumps")
+    width = V.positive_float(width, "width", meaning="the width of the Gaussian bumps")
     Phi = np.exp(-0.5 * ((x[:, None] - centers[None, :]) / width) ** 2)
     return np.column_stack([np.ones_like(x), Phi]) if bias else Phi
 
@@ -664,11 +655,9 @@ def logistic_grid_posterior(
     """
     prior_precision = _check_precision(prior_precision, "prior_precision", "the prior precision")
     X, t = _check_classification_data(X, t)
-    if isinstance(lim, bool) or not np.isscalar(lim) or not np.isfinite(lim) or lim <= 0:
-        raise ValueError(f"lim (the grid half-width) must be a positive number, got {lim!r}.")
-    if isinstance(n_grid, bool) or not isinstance(n_grid, (int, np.integer)) or n_grid < 3:
-        raise ValueError(f"n_grid must be an integer >= 3, got {n_grid!r}.")
-    w = np.linspace(-lim, lim, int(n_grid))
+    lim = V.positive_float(lim, "lim", meaning="the grid half-width")
+    n_grid = V.integer(n_grid, "n_grid", minimum=3)
+    w = np.linspace(-lim, lim, n_grid)
     W1, W2 = np.meshgrid(w, w)
     pts = np.column_stack([W1.ravel(), W2.ravel()])
     log_prior = np.log(prior_precision / (2 * np.pi)) - 0.5 * prior_precision * np.sum(pts**2, axis=1)
