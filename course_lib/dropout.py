@@ -151,6 +151,9 @@ def gaussian_dropout(x: Tensor, alpha: float, training: bool = True,
 class BernoulliDropout(nn.Module):
     """Bernoulli dropout with drop probability ``p`` (active in ``train()`` mode only).
 
+    Noise on the units: it multiplies its input (the activations it is applied to), like
+    ``nn.Dropout``; for noise on a layer's *weights* see :mod:`course_lib.variational_dropout`.
+
     Parameters
     ----------
     p : float
@@ -180,6 +183,9 @@ class BernoulliDropout(nn.Module):
 
 class GaussianDropout(nn.Module):
     """Gaussian dropout ξ ~ N(1, α) (active in ``train()`` mode only).
+
+    Noise on the units, like :class:`BernoulliDropout`; for Gaussian noise on a layer's
+    *weights* (alpha fixed or learned) see :mod:`course_lib.variational_dropout`.
 
     Parameters
     ----------
