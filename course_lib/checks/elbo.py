@@ -53,13 +53,12 @@ def _elbo_parts(m, S, Phi, t, lam, beta) -> dict[str, float]:
 def check_elbo(fn: Callable[..., float], hidden: int | None = None) -> None:
     """Check ``fn(m, S, Phi, t, lam, beta) -> ELBO`` of q = N(m, S) in closed form.
 
-    Model p(w) = N(0, lambda^-1 I) (``lam`` = lambda, the prior precision), p(t | w) = N(Phi w, beta^-1 I).
-    Mistakes caught: the KL's sign flipped; a missing 1/2 in the KL or in the data term; the
-    trace term tr(Phi S Phi^T) forgotten (q's variance ignored); the KL left out;
- N and D swapped (``d, n = Phi.shape``);
-    the ``- D`` of the KL missing; ``slogdet(S)[0]`` (the sign) for the log-determinant.  The
-    reference equals :func:`course_lib.vi.linear_gaussian_elbo`.  ``hidden``: seed of other
-    inputs.
+    Model p(w) = N(0, lambda^-1 I) (``lam`` = lambda, the prior precision), p(t | w) =
+    N(Phi w, beta^-1 I).  Mistakes caught: the KL's sign flipped; a missing 1/2 in the KL or in
+    the data term; the trace term tr(Phi S Phi^T) forgotten (q's variance ignored); the KL left
+    out; N and D swapped (``d, n = Phi.shape``); the ``- D`` of the KL missing; ``slogdet(S)[0]``
+    (the sign) for the log-determinant.  The reference equals
+    :func:`course_lib.vi.linear_gaussian_elbo`.  ``hidden``: seed of other inputs.
 
     Raises
     ------
@@ -137,7 +136,6 @@ def check_mean_field(fn: Callable[..., tuple[np.ndarray, np.ndarray]], part: str
         raise ValueError(f"part must be 'm', 's2' or None, got {part!r}.")
     Phi, t, _, _, lam, beta = (_regression_problem() if hidden is None
                                else _regression_problem(n=15, d=4, seed=hidden))
-
     post = BayesianLinearRegression(lam, beta).fit(Phi, t)
     precision = lam * np.eye(Phi.shape[1]) + beta * Phi.T @ Phi
     got = _call(fn, (Phi.copy(), t.copy(), lam, beta), check)
@@ -172,8 +170,7 @@ def check_mean_field(fn: Callable[..., tuple[np.ndarray, np.ndarray]], part: str
 
 @_graded
 def check_elbo_estimate(fn: Callable[..., float], hidden: int | None = None) -> None:
-    """Check ``fn(m, L, Phi_b, t_b, N, lam, beta, eps)
- -> ELBO estimate`` on a mini-batch.
+    """Check ``fn(m, L, Phi_b, t_b, N, lam, beta, eps) -> ELBO estimate`` on a mini-batch.
 
     The estimate is ``N/B * sum_i mean_s log N(t_i | phi_i^T w_s, 1/beta) - KL`` with the
     weight samples ``w_s = m + L eps_s`` (``eps`` has shape (S, D), so ``W = m + eps @ L.T``).
