@@ -283,7 +283,7 @@ def load_mnist(
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; valid splits are {sorted(SPLITS)}.")
-    folder = ensure_mnist(data_dir, download_missing)
+    folder = ensure_mnist(data_dir, V.boolean(download_missing, "download_missing"))
     img_name, lab_name = SPLITS[split]
     images = _read_idx(folder / img_name, 2051, 3)
     labels = _read_idx(folder / lab_name, 2049, 1).astype(np.int64)
@@ -321,10 +321,11 @@ def mnist_tensors(
     x : Tensor of float32, shape (N, 1, 28, 28)
     y : Tensor of int64, shape (N,)
     """
+    normalize = V.boolean(normalize, "normalize")
+    if limit is not None:
+        limit = V.positive_int(limit, "limit", meaning="examples to keep", hint="use limit >= 1, or None for all")
     images, labels = load_mnist(split, data_dir)
     if limit is not None:
-        if limit < 1:
-            raise ValueError(f"limit must be a positive number of examples, got {limit}.")
         images, labels = images[:limit], labels[:limit]
     x = torch.from_numpy(images).float().div_(255.0).unsqueeze(1)
     if normalize:

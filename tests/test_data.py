@@ -149,8 +149,15 @@ def test_verify_rejects_unknown_file(tmp_path):
 
 
 def test_limit_must_be_positive(mnist_dir):
-    with pytest.raises(ValueError, match="limit must be a positive number"):
+    with pytest.raises(ValueError, match=r"limit \(examples to keep\) must be a positive integer, got 0; use limit >= 1"):
         data.mnist_tensors("test", data_dir=mnist_dir, limit=0)
+    # checked before any file is read, so a bad limit fails fast even without the data
+    with pytest.raises(TypeError, match=r"limit \(examples to keep\) must be a positive integer, got 2\.5"):
+        data.mnist_tensors("test", data_dir="/nonexistent", limit=2.5)
+    with pytest.raises(TypeError, match="normalize must be True or False"):
+        data.mnist_tensors("test", data_dir="/nonexistent", normalize="yes")
+    x, _ = data.mnist_tensors("test", data_dir=mnist_dir, limit=np.int64(3))
+    assert x.shape == (3, 1, 28, 28)
 
 
 def test_center_inputs():
