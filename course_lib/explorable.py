@@ -209,7 +209,9 @@ def explorable(draw: Callable[..., Any], parameters: Parameter | Sequence[Parame
         What the figure shows, for a reader who cannot see it (kept in the caption, visually
         hidden; the sliders' readouts give the values of the frame shown).
     play : bool, default False
-        Add a Play button that steps the first slider (e.g. through epochs).
+        Add a Play button that steps the first slider (e.g. through epochs). In the static book
+        it works through ``_ext/page_hygiene.py`` (the theme's Font Awesome swaps the button's
+        ``<i>`` icon for an ``<svg>``, which html-manager 1.0.15's Play view does not expect).
     interval_ms : int, default 600
         Time between frames when playing.
     dpi : int, default FRAME_DPI
