@@ -256,7 +256,9 @@ class DropoutMLP(nn.Module):
         super().__init__()
         sizes = [V.positive_int(s, "every entry of sizes", meaning="a layer width") for s in sizes]
         if len(sizes) < 2:
-            raise ValueError(f"sizes must list at least two positive layer widths (input, ..., output), got {sizes}.")
+            raise ValueError(
+                f"sizes must list at least two positive layer widths (input, ..., output), got {sizes}."
+            )
         self.kind = V.one_of(kind, "kind", KINDS, meaning="the dropout noise")
         self.p, self.p_input = _check_p(p), _check_p(p_input)
 
@@ -316,9 +318,12 @@ def train_classifier(model: nn.Module, x: Tensor, y: Tensor, epochs: int = 20, b
     epochs = V.positive_int(epochs, "epochs")
     batch_size = V.positive_int(batch_size, "batch_size")
     if batch_size > N:
-        raise ValueError(f"batch_size={batch_size} is larger than the data set (N={N}); use batch_size <= {N}.")
-    opt = torch.optim.Adam(model.parameters(), lr=V.positive_float(lr, "lr", meaning="Adam's step size"),
-                           weight_decay=V.nonnegative_float(weight_decay, "weight_decay", meaning="an L2 penalty"))
+        raise ValueError(
+            f"batch_size={batch_size} is larger than the data set (N={N}); use batch_size <= {N}."
+        )
+    lr = V.positive_float(lr, "lr", meaning="Adam's step size")
+    weight_decay = V.nonnegative_float(weight_decay, "weight_decay", meaning="an L2 penalty")
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     losses = np.empty(epochs)
     model.train()
     for epoch in range(epochs):
@@ -373,8 +378,10 @@ def mc_samples(model: nn.Module, x: Tensor, n_samples: int = 20, batch_size: int
     n_samples = V.positive_int(n_samples, "n_samples", meaning="the number T of noisy passes")
     drops = [m for m in model.modules() if isinstance(m, DROPOUT_TYPES)]
     if not drops:
-        raise ValueError("the model has no dropout module, so MC dropout would repeat one deterministic pass; "
-                         "use course_lib.prediction.predict, or add BernoulliDropout/GaussianDropout layers.")
+        raise ValueError(
+            "the model has no dropout module, so MC dropout would repeat one deterministic pass; "
+            "use course_lib.prediction.predict, or add BernoulliDropout/GaussianDropout layers."
+        )
     with eval_mode(model, train=drops):
         return torch.stack([probabilities(model, x, batch_size) for _ in range(n_samples)])
 

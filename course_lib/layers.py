@@ -259,8 +259,7 @@ class _SVDOBase(nn.Module):
                 f"(dense bias given: {bias is not None}, this layer has bias: {self.bias is not None}); "
                 "build this layer with bias=(dense.bias is not None)."
             )
-        if not math.isfinite(log_sigma2):
-            raise ValueError(f"log_sigma2 must be finite, got {log_sigma2!r}.")
+        log_sigma2 = V.finite_float(log_sigma2, "log_sigma2", meaning="the initial log variance")
         self.theta.copy_(weight)
         if bias is not None:
             self.bias.copy_(bias)
@@ -317,7 +316,8 @@ class LinearSVDO(_SVDOBase):
         self.in_features = V.positive_int(in_features, "in_features")
         self.out_features = V.positive_int(out_features, "out_features")
         self.threshold = threshold
-        self.log_sigma2_init = float(log_sigma2_init)
+        self.log_sigma2_init = V.finite_float(log_sigma2_init, "log_sigma2_init",
+                                              meaning="initial log sigma^2")
         self.theta = nn.Parameter(torch.empty(out_features, in_features))
         self.log_sigma2 = nn.Parameter(torch.empty(out_features, in_features))
         self.bias = nn.Parameter(torch.empty(out_features)) if bias else None
@@ -357,7 +357,8 @@ def _pair(name: str, value: object) -> tuple[int, int]:
     items = value if isinstance(value, tuple) else (value, value)
     if len(items) != 2:
         raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}.")
-    return tuple(V.integer(v, name, meaning="an int or a pair of ints") for v in items)  # type: ignore[return-value]
+    pair = tuple(V.integer(v, name, meaning="an int or a pair of ints") for v in items)
+    return pair  # type: ignore[return-value]
 
 
 class Conv2dSVDO(_SVDOBase):
@@ -413,7 +414,8 @@ class Conv2dSVDO(_SVDOBase):
                 f"{self.kernel_size}, stride={self.stride}, padding={self.padding}."
             )
         self.threshold = threshold
-        self.log_sigma2_init = float(log_sigma2_init)
+        self.log_sigma2_init = V.finite_float(log_sigma2_init, "log_sigma2_init",
+                                              meaning="initial log sigma^2")
         shape = (out_channels, in_channels, *self.kernel_size)
         self.theta = nn.Parameter(torch.empty(shape))
         self.log_sigma2 = nn.Parameter(torch.empty(shape))
@@ -526,10 +528,12 @@ def use_weights(model: nn.Module, weights: Mapping[str, torch.Tensor],
     """
     layers = dict(sparse_layers(model))
     if sigma2 is not None and set(sigma2) != set(weights):
-        raise ValueError(f"sigma2 must name the same layers as weights, got {sorted(sigma2)} and {sorted(weights)}.")
+        raise ValueError(f"sigma2 must name the same layers as weights, got {sorted(sigma2)} and "
+                         f"{sorted(weights)}.")
     for name, w in weights.items():
         if name not in layers:
-            raise ValueError(f"{name!r} is not a sparse layer of the model; its sparse layers are {sorted(layers)}.")
+            raise ValueError(f"{name!r} is not a sparse layer of the model; its sparse layers are "
+                             f"{sorted(layers)}.")
         if tuple(w.shape) != tuple(layers[name].theta.shape):
             raise ValueError(f"the weight for {name!r} has shape {tuple(w.shape)}, its theta "
                              f"{tuple(layers[name].theta.shape)}; pass one of theta's shape.")

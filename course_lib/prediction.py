@@ -64,7 +64,8 @@ def _check_x(x: object) -> Tensor:
     if not isinstance(x, Tensor) or x.dim() < 2 or x.shape[0] < 1:
         raise ValueError(
             f"x must be a batch of inputs, a tensor of shape (N, ...) with N >= 1, got "
-            f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}; for one input use x.unsqueeze(0)."
+            f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}; for one input use "
+            "x.unsqueeze(0)."
         )
     return x
 

@@ -10,7 +10,8 @@ neither is ``log_sigma2`` (it is needed only during training; the pruned net sto
 * A dense layer's weight is kept when it is non-zero.
 
 :func:`weight_counts` counts per layer; :func:`layer_sparsity`, :func:`pruned_fraction` (all
-layers together) and :func:`compression` are read off those counts. :func:`use_threshold` moves the pruning threshold of every sparse layer for a ``with`` block
+layers together) and :func:`compression` are read off those counts. :func:`use_threshold`
+moves the pruning threshold of every sparse layer for a ``with`` block
 (chapter 9: test error against compression as the threshold moves).
 """
 from __future__ import annotations
