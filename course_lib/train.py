@@ -10,7 +10,8 @@ recipe's schedule::
         set_lr(opt, recipe.lr_at(epoch))
         ce_sum, kl, kl_weight = train_epoch(net, opt, x_train, y_train, gen, recipe, epoch, sparse)
         check_finite(ce_sum / N, kl)               # TrainingDiverged
-        history.append(row)                        # lr, kl_weight, train CE, KL, test error, ...
+        history.append(row)                        # lr, kl_weight, train CE, KL, test error (of
+                                                   # prediction.predict: the mean net), ...
         save_checkpoint(DIR / "checkpoint.pt", checkpoint_state(...))
         on_epoch(epoch + 1, net, row)
 
@@ -42,8 +43,10 @@ from course_lib.checkpoints import (CHECKPOINT_NAME, checkpoint_state, git_commi
 from course_lib.data import batches, center_inputs, mnist_tensors
 from course_lib.models import build_model
 from course_lib.objective import training_step
+from course_lib.prediction import predict
 from course_lib.recipes import Recipe, get_recipe, init_like_paper_
 from course_lib.runtime import pick_device
+from course_lib.scores import error_rate
 from course_lib.sparsity import compression, layer_sparsity
 
 Data = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
@@ -57,18 +60,11 @@ class EpochHookError(RuntimeError):
     """The ``on_epoch`` hook of :func:`train` raised; the original error is its ``__cause__``."""
 
 
-@torch.no_grad()
 def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
              batch_size: int = 2000) -> float:
-    """Error rate of the deterministic (eval-mode, pruned) model on ``(x, y)``."""
-    was_training = model.training
-    model.eval()
-    wrong = 0
-    for start in range(0, len(x), batch_size):
-        pred = model(x[start:start + batch_size]).argmax(1)
-        wrong += int((pred != y[start:start + batch_size]).sum())
-    model.train(was_training)
-    return wrong / len(x)
+    """Deprecated, until chapters 8-9 and A4 are re-run (issue 15): the test error is
+    ``scores.error_rate(prediction.predict(model, x, batch_size), y)``."""
+    return error_rate(predict(model, x, batch_size), y)
 
 
 # --- the steps of train(), in the order it takes them -----------------------------------------
@@ -335,7 +331,7 @@ def train(
         train_ce, kl = float(ce_sum) / n_train, float(kl)  # the epoch's one read-back
         check_finite(train_ce, kl, epoch, lr, ckpt_path)
         row = {"epoch": epoch + 1, "lr": lr, "kl_weight": kl_weight, "train_ce": train_ce, "kl": kl,
-               "test_error": evaluate(net, x_te, y_te),
+               "test_error": error_rate(predict(net, x_te), y_te),
                "compression": compression(net), "layer_sparsity": layer_sparsity(net),
                "seconds": seconds}
         history.append(row)
