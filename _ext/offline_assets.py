@@ -9,6 +9,7 @@ When it is not (npm was unavailable), the CDN defaults stay and the build says s
 ``_vendor/`` is deliberately *not* named ``_static/``: Jupyter Book injects every
 ``.js`` file under ``_static/`` into every page.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

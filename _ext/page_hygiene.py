@@ -23,6 +23,7 @@ own folder (``chapters/@jupyter-widgets/html-manager/dist/*.woff2``: 404s on eve
 :func:`add_require_config` configures require.js, just before it loads, to map that module to
 the book's ``_static/html-manager/`` copy.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -139,8 +140,10 @@ def _page_context(app: Sphinx, pagename: str, templatename: str, context: dict, 
     if scripts:
         from sphinx.builders.html._assets import _JavaScript
 
-        fixed = add_require_config(dedupe_scripts(list(scripts)),
-                                   lambda priority: _JavaScript("", body=REQUIRE_CONFIG, priority=priority))
+        fixed = add_require_config(
+            dedupe_scripts(list(scripts)),
+            lambda priority: _JavaScript("", body=REQUIRE_CONFIG, priority=priority),
+        )
         scripts[:] = fixed  # in place: the builder restores the list after the page
 
 
@@ -171,12 +174,14 @@ def write_index_redirect(app: Sphinx, exception: Exception | None) -> None:
     if root == "index" or (index.exists() and "http-equiv" not in index.read_text(encoding="utf8")):
         return
     favicon = app.config.html_favicon
-    icon = f'<link rel="icon" href="_static/{Path(favicon).name}">' if favicon and "://" not in favicon else ""
+    icon = (
+        f'<link rel="icon" href="_static/{Path(favicon).name}">' if favicon and "://" not in favicon else ""
+    )
     index.write_text(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{app.config.html_title or app.config.project}</title>{icon}"
-        f"<meta http-equiv=\"Refresh\" content=\"0; url={root}.html\"></head>\n"
-        f"<body><p><a href=\"{root}.html\">Continue to the book</a></p></body></html>\n",
+        f'<meta http-equiv="Refresh" content="0; url={root}.html"></head>\n'
+        f'<body><p><a href="{root}.html">Continue to the book</a></p></body></html>\n',
         encoding="utf8",
     )
 

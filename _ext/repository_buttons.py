@@ -41,7 +41,9 @@ LAUNCH_PROVIDERS = ("binderhub_url", "jupyterhub_url", "colab_url", "deepnote_ur
 #: Providers that only work with a GitHub repository (the theme warns otherwise).
 GITHUB_ONLY = ("colab_url", "deepnote_url")
 
-_URL = re.compile(r"^https://(?P<host>github\.com|gitlab\.com)/(?P<owner>[\w.-]+)/(?P<repo>[\w.-]+?)(\.git)?/?$")
+_URL = re.compile(
+    r"^https://(?P<host>github\.com|gitlab\.com)/(?P<owner>[\w.-]+)/(?P<repo>[\w.-]+?)(\.git)?/?$"
+)
 
 
 def normalize_repository_url(url: str | None) -> tuple[str, str]:

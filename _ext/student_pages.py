@@ -8,6 +8,7 @@ file exists (and a launch button must never open the instructor's solution noteb
 group (``label: launch-buttons``) from those pages, after the theme has added it; the download
 button stays and downloads the student edition.
 """
+
 from __future__ import annotations
 
 from typing import Any

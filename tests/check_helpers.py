@@ -1,4 +1,5 @@
 """A helper of the tests of course_lib.checks (tests/test_checks_*.py)."""
+
 from __future__ import annotations
 
 import pytest

@@ -5,6 +5,7 @@ repository-button tests run the shipped _config.yml through Jupyter Book's own c
 (get_final_config), so they check the buttons the book gets: Jupyter Book's and the theme's
 defaults plus what _ext/repository_buttons.py adds.
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,8 +25,11 @@ import page_hygiene  # noqa: E402
 import repository_buttons  # noqa: E402
 from repository_buttons import configure_buttons, normalize_repository_url  # noqa: E402
 
-LAUNCH = {"notebook_interface": "jupyterlab", "binderhub_url": "https://mybinder.org",
-          "colab_url": "https://colab.research.google.com"}
+LAUNCH = {
+    "notebook_interface": "jupyterlab",
+    "binderhub_url": "https://mybinder.org",
+    "colab_url": "https://colab.research.google.com",
+}
 
 
 def book_config(**repository) -> dict:
@@ -44,6 +48,7 @@ def book_buttons(**repository) -> dict:
 
 
 # -- repository_buttons -----------------------------------------------------------------------------
+
 
 def test_unset_url_switches_every_outside_button_off():
     opts = book_buttons()  # the shipped _config.yml: url ""
@@ -87,11 +92,20 @@ def test_input_options_are_not_mutated():
     assert given == {"repository_url": "", "launch_buttons": LAUNCH}
 
 
-@pytest.mark.parametrize("url", ["github.com/owner/course", "https://github.com/owner",
-                                 "https://example.org/owner/course", "http://github.com/owner/course",
-                                 "https://github.com/owner/course/tree/main"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "github.com/owner/course",
+        "https://github.com/owner",
+        "https://example.org/owner/course",
+        "http://github.com/owner/course",
+        "https://github.com/owner/course/tree/main",
+    ],
+)
 def test_malformed_url_stops_the_build_with_the_fix(url):
-    with pytest.raises(ConfigError, match=r"repository\.url in _config\.yml .* use https://github\.com/<owner>/<repo>"):
+    with pytest.raises(
+        ConfigError, match=r"repository\.url in _config\.yml .* use https://github\.com/<owner>/<repo>"
+    ):
         normalize_repository_url(url)
 
 
@@ -117,12 +131,19 @@ def test_jupyter_book_alone_cannot_switch_the_buttons_with_the_url():
 
 def test_config_yml_loads_the_extensions_and_sphinx_duration():
     config = book_config()
-    for name in ("repository_buttons", "build_report", "page_hygiene", "offline_assets", "student_pages",
-                 "sphinx.ext.duration"):
+    for name in (
+        "repository_buttons",
+        "build_report",
+        "page_hygiene",
+        "offline_assets",
+        "student_pages",
+        "sphinx.ext.duration",
+    ):
         assert name in config["extensions"], f"{name} is not loaded by _config.yml"
 
 
 # -- build_report -----------------------------------------------------------------------------------
+
 
 def test_site_size_counts_files_and_pages(tmp_path):
     (tmp_path / "a.html").write_bytes(b"x" * 1000)
@@ -169,14 +190,18 @@ def test_budget_must_be_a_positive_number(budget):
 
 def _finished_app(outdir, budget, durations=None):
     """A stand-in for the Sphinx app at build-finished: the output folder, the config, the env."""
+
     def get_domain(name):
         if durations is None:
             raise ExtensionError(f"Domain {name!r} is not registered")
         return SimpleNamespace(reading_durations=durations)
 
-    return SimpleNamespace(outdir=str(outdir), builder=SimpleNamespace(format="html"),
-                           config=SimpleNamespace(site_budget_mib=budget),
-                           env=SimpleNamespace(get_domain=get_domain))
+    return SimpleNamespace(
+        outdir=str(outdir),
+        builder=SimpleNamespace(format="html"),
+        config=SimpleNamespace(site_budget_mib=budget),
+        env=SimpleNamespace(get_domain=get_domain),
+    )
 
 
 def test_build_finished_writes_the_report_with_duration_times_and_warns_over_budget(tmp_path, caplog):
@@ -197,23 +222,35 @@ def test_build_finished_writes_the_report_with_duration_times_and_warns_over_bud
 
 # -- page_hygiene -----------------------------------------------------------------------------------
 
+
 def test_dedupe_drops_the_second_identical_inline_script():
     from sphinx.builders.html._assets import _JavaScript
 
     body = 'const THEBE_JS_URL = "x"'
-    scripts = [_JavaScript("_static/a.js"), _JavaScript(None, body=body), _JavaScript("", body=body),
-               _JavaScript("_static/a.js"), _JavaScript("", body="other")]
+    scripts = [
+        _JavaScript("_static/a.js"),
+        _JavaScript(None, body=body),
+        _JavaScript("", body=body),
+        _JavaScript("_static/a.js"),
+        _JavaScript("", body="other"),
+    ]
     out = page_hygiene.dedupe_scripts(scripts)
     assert [(s.filename or "", s.attributes.get("body")) for s in out] == [
-        ("_static/a.js", None), ("", body), ("", "other")]
+        ("_static/a.js", None),
+        ("", body),
+        ("", "other"),
+    ]
 
 
 def test_require_config_goes_right_before_local_require_js():
     from sphinx.builders.html._assets import _JavaScript
 
     make = lambda priority: _JavaScript("", body=page_hygiene.REQUIRE_CONFIG, priority=priority)  # noqa: E731
-    scripts = [_JavaScript("_static/a.js"), _JavaScript("_static/require/require.js", priority=500),
-               _JavaScript("_static/html-manager/embed-amd.js")]
+    scripts = [
+        _JavaScript("_static/a.js"),
+        _JavaScript("_static/require/require.js", priority=500),
+        _JavaScript("_static/html-manager/embed-amd.js"),
+    ]
     out = page_hygiene.add_require_config(scripts, make)
     assert len(out) == 4 and out[1].attributes["body"] == page_hygiene.REQUIRE_CONFIG
     assert out[2].filename.endswith("require/require.js")
@@ -229,6 +266,7 @@ def test_no_require_config_without_local_require_js():
 
 
 # --- page_hygiene.write_index_redirect ----------------------------------------------------
+
 
 def _fake_app(outdir, favicon="_ext/favicon.svg"):
     from types import SimpleNamespace

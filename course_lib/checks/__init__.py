@@ -44,6 +44,7 @@ assignment holds its checks: ``conditioning`` (A1), ``elbo`` (A2), ``kl_approxim
 ``svdo`` (A4), ``dropout`` (A5), ``ensemble`` (A6).  Notebooks call them all through this
 package: ``from course_lib import checks; checks.check_conditional(conditional)``.
 """
+
 from __future__ import annotations
 
 from course_lib.checks.conditioning import check_conditional, check_posterior
@@ -69,12 +70,32 @@ from course_lib.checks.svdo import (
 )
 
 __all__ = [
-    "CheckFailed", "check_conditional", "check_posterior", "check_elbo", "check_mean_field",
-    "check_elbo_estimate", "check_neg_kl_mc", "check_neg_kl_approx", "check_fit",
-    "check_log_alpha", "check_lrt_forward", "check_eval_forward", "check_kl",
-    "check_negative_elbo", "check_trained", "check_inverted_dropout", "check_gaussian_dropout",
-    "check_mc_average", "check_entropy", "check_mutual_information", "check_ece", "passed",
-    "passed_or_reference", "reference", "StubNotImplemented", "FIT_GRID",
+    "CheckFailed",
+    "check_conditional",
+    "check_posterior",
+    "check_elbo",
+    "check_mean_field",
+    "check_elbo_estimate",
+    "check_neg_kl_mc",
+    "check_neg_kl_approx",
+    "check_fit",
+    "check_log_alpha",
+    "check_lrt_forward",
+    "check_eval_forward",
+    "check_kl",
+    "check_negative_elbo",
+    "check_trained",
+    "check_inverted_dropout",
+    "check_gaussian_dropout",
+    "check_mc_average",
+    "check_entropy",
+    "check_mutual_information",
+    "check_ece",
+    "passed",
+    "passed_or_reference",
+    "reference",
+    "StubNotImplemented",
+    "FIT_GRID",
 ]
 
 _install_short_tracebacks()

@@ -5,6 +5,7 @@ Checks: :func:`check_conditional`, :func:`check_posterior`.
 Each runs the student's function on fixed inputs (other ones with ``hidden=SEED``), compares it
 with the library's reference and names the typical mistake it matches; see :mod:`course_lib.checks`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -54,43 +55,62 @@ def check_conditional(fn: Callable[[np.ndarray, int], np.ndarray], hidden: int |
         expected = Table(p, ["X", "Y", "Z"]).query(["X"], {"Z": z}).probs
         joint = p[:, :, z].sum(axis=1)
         mistakes = [
-            ("not_normalized", joint,
-             f"you returned the joint p(X, Z={z}), which sums to p(Z={z}) = {joint.sum():.3f}, not 1. "
-             f"Divide by p(Z={z}) = sum over x of p(x, Z={z}): conditioning renormalises the slice."),
-            ("reversed", joint / p.sum(axis=(1, 2)),
-             f"you divided by p(X), which gives the reversed conditional p(Z={z} | X). "
-             f"p(X | Z={z}) divides by p(Z={z}), the sum of the slice over X."),
+            (
+                "not_normalized",
+                joint,
+                f"you returned the joint p(X, Z={z}), which sums to p(Z={z}) = {joint.sum():.3f}, not 1. "
+                f"Divide by p(Z={z}) = sum over x of p(x, Z={z}): conditioning renormalises the slice.",
+            ),
+            (
+                "reversed",
+                joint / p.sum(axis=(1, 2)),
+                f"you divided by p(X), which gives the reversed conditional p(Z={z} | X). "
+                f"p(X | Z={z}) divides by p(Z={z}), the sum of the slice over X.",
+            ),
         ]
         if z < ny:
             wrong = p[:, z, :].sum(axis=1)
-            mistakes.append((
-                "wrong_slice", wrong / wrong.sum(),
-                f"you took the slice p[:, {z}, :], which conditions on Y={z}: the axes of p are "
-                f"(X, Y, Z), so the observed Z=z is the last axis, p[:, :, z]; then sum over Y (axis 1).",
-            ))
+            mistakes.append(
+                (
+                    "wrong_slice",
+                    wrong / wrong.sum(),
+                    f"you took the slice p[:, {z}, :], which conditions on Y={z}: the axes of p are "
+                    f"(X, Y, Z), so the observed Z=z is the last axis, p[:, :, z]; then sum over Y (axis 1).",
+                )
+            )
         for y in range(ny):
-            mistakes.append((
-                "nuisance_fixed", p[:, y, z] / p[:, y, z].sum(),
-                f"you returned p(X | Y={y}, Z={z}): Y is a nuisance variable and must be summed "
-                "out (sum rule) before normalising, not fixed at one value.",
-            ))
+            mistakes.append(
+                (
+                    "nuisance_fixed",
+                    p[:, y, z] / p[:, y, z].sum(),
+                    f"you returned p(X | Y={y}, Z={z}): Y is a nuisance variable and must be summed "
+                    "out (sum rule) before normalising, not fixed at one value.",
+                )
+            )
         shape_hints = {}
         if ny != nx:
-            shape_hints[(ny,)] = ("wrong_axis", f"your result has {ny} entries, one per state of Y: you "
-                                  "summed over X (axis 0). Sum the slice p[:, :, z] over Y (axis=1) to "
-                                  f"keep one entry per state of X ({nx}).")
+            shape_hints[(ny,)] = (
+                "wrong_axis",
+                f"your result has {ny} entries, one per state of Y: you "
+                "summed over X (axis 0). Sum the slice p[:, :, z] over Y (axis=1) to "
+                f"keep one entry per state of X ({nx}).",
+            )
         if nz != nx:
-            shape_hints[(nz,)] = ("wrong_slice", f"your result has {nz} entries, one per state of Z: "
-                                  "slice the observed value with p[:, :, z] (Z is the last axis), then "
-                                  "sum over Y.")
+            shape_hints[(nz,)] = (
+                "wrong_slice",
+                f"your result has {nz} entries, one per state of Z: "
+                "slice the observed value with p[:, :, z] (Z is the last axis), then "
+                "sum over Y.",
+            )
         got = _call(fn, (p.copy(), z), check)
         _diagnose(check, got, expected, mistakes, f"p(X | Z={z})", shape_hints=shape_hints)
     _ok("p(X | Z=z) sums Y out and renormalises; it matches Table.query for every z.", hidden)
 
 
 @_graded
-def check_posterior(fn: Callable[[np.ndarray, np.ndarray, int], np.ndarray],
-                    hidden: int | None = None) -> None:
+def check_posterior(
+    fn: Callable[[np.ndarray, np.ndarray, int], np.ndarray], hidden: int | None = None
+) -> None:
     """Check ``fn(prior, likelihood, t) -> p(d | t)`` (Bayes' theorem on a discrete hypothesis).
 
     ``prior`` has shape (K,), ``likelihood[d, t] = p(t | d)`` has shape (K, M), ``t`` is the
@@ -115,15 +135,24 @@ def check_posterior(fn: Callable[[np.ndarray, np.ndarray, int], np.ndarray],
         unnorm = prior * lik[:, t]
         expected = unnorm / unnorm.sum()
         mistakes = [
-            ("no_evidence", unnorm,
-             f"your posterior sums to {unnorm.sum():.4f}, which is the evidence p(t={t}): divide "
-             "prior times likelihood by it (the denominator of Bayes' theorem)."),
-            ("likelihood", lik[:, t],
-             f"you returned the likelihood p(t={t} | d), not the posterior p(d | t={t}) (the base-rate "
-             "fallacy). Multiply by the prior p(d), then normalise."),
-            ("prior_forgotten", lik[:, t] / lik[:, t].sum(),
-             "you normalised the likelihood but forgot the prior: a rare hypothesis stays rare "
-             "after one test. Multiply by p(d) before normalising."),
+            (
+                "no_evidence",
+                unnorm,
+                f"your posterior sums to {unnorm.sum():.4f}, which is the evidence p(t={t}): divide "
+                "prior times likelihood by it (the denominator of Bayes' theorem).",
+            ),
+            (
+                "likelihood",
+                lik[:, t],
+                f"you returned the likelihood p(t={t} | d), not the posterior p(d | t={t}) (the base-rate "
+                "fallacy). Multiply by the prior p(d), then normalise.",
+            ),
+            (
+                "prior_forgotten",
+                lik[:, t] / lik[:, t].sum(),
+                "you normalised the likelihood but forgot the prior: a rare hypothesis stays rare "
+                "after one test. Multiply by p(d) before normalising.",
+            ),
         ]
         got = _call(fn, (prior.copy(), lik.copy(), t), check)
         _diagnose(check, got, expected, mistakes, f"p(d | t={t})")

@@ -12,6 +12,7 @@
 * :func:`_diagnose` compares the answer with the reference and, when it differs, with the answers
   the typical mistakes give, and raises the hint of the one it matches.
 """
+
 from __future__ import annotations
 
 import functools
@@ -55,8 +56,9 @@ class CheckFailed(AssertionError):
         self.mistake = mistake
 
 
-def _short_traceback(shell: Any, etype: type, value: BaseException, tb: Any,
-                     tb_offset: int | None = None) -> list[str]:
+def _short_traceback(
+    shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: int | None = None
+) -> list[str]:
     """IPython handler for a failed check: the message alone, no traceback.
 
     IPython prints a cell's failing line with the lines around it; in a check cell those are the
@@ -141,8 +143,9 @@ def reference(name: str) -> Callable:
         raise KeyError(f"no reference for {name!r}; known: {sorted(_UPSTREAM)}.") from None
 
 
-def passed_or_reference(namespace: dict, names: Sequence[str], verbose: bool = True,
-                        min_own: int = 0) -> dict[str, Callable]:
+def passed_or_reference(
+    namespace: dict, names: Sequence[str], verbose: bool = True, min_own: int = 0
+) -> dict[str, Callable]:
     """The student's functions whose checks passed, the library's reference for the others.
 
     A task that builds on earlier ones (assignment 4's trained network) uses this so that a
@@ -179,10 +182,13 @@ def passed_or_reference(namespace: dict, names: Sequence[str], verbose: bool = T
             print(f"{name}: {note}")
     own = sum(chosen[name] is not _UPSTREAM[name][1] for name in names)
     if own < min_own:
-        raise CheckFailed("passed_or_reference", f"only {own} of your functions passed its check "
-                          f"(at least {min_own} needed): the points of this cell are for a network built "
-                          "from your own code. Make the checks above pass, then run this cell again.",
-                          "nothing_own")
+        raise CheckFailed(
+            "passed_or_reference",
+            f"only {own} of your functions passed its check "
+            f"(at least {min_own} needed): the points of this cell are for a network built "
+            "from your own code. Make the checks above pass, then run this cell again.",
+            "nothing_own",
+        )
     return chosen
 
 
@@ -194,14 +200,20 @@ def _to_array(value: Any, check: str, what: str) -> np.ndarray:
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu().double().numpy()
     if value is None:
-        raise CheckFailed(check, f"your function returned None instead of {what}: end it with "
-                          "`return ...` (printing a value does not return it).", "type")
+        raise CheckFailed(
+            check,
+            f"your function returned None instead of {what}: end it with "
+            "`return ...` (printing a value does not return it).",
+            "type",
+        )
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
         raise CheckFailed(
-            check, f"{what} should be a number or an array of numbers, but your function returned "
-            f"a {type(value).__name__}: {value!r:.80}.", "type",
+            check,
+            f"{what} should be a number or an array of numbers, but your function returned "
+            f"a {type(value).__name__}: {value!r:.80}.",
+            "type",
         ) from None
     return arr
 
@@ -209,9 +221,13 @@ def _to_array(value: Any, check: str, what: str) -> np.ndarray:
 def _where_in_student_code(exc: BaseException) -> str:
     """' (line N of your code: `...`)' for the deepest frame outside the library, or ''."""
     here = str(Path(__file__).resolve().parents[1])  # course_lib/, not only course_lib/checks/
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if not f.filename.startswith(here) and "site-packages" not in f.filename
-              and "/lib/python" not in f.filename]
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if not f.filename.startswith(here)
+        and "site-packages" not in f.filename
+        and "/lib/python" not in f.filename
+    ]
     if not frames:
         return ""
     f = frames[-1]
@@ -226,8 +242,11 @@ def _call(fn: Callable, args: tuple, check: str, upstream: Sequence[str] = ()) -
     earlier function cannot fail this task.
     """
     if not callable(fn):
-        raise CheckFailed(check, f"expected your function, got {type(fn).__name__}; pass the function "
-                          "itself (no parentheses).", "type")
+        raise CheckFailed(
+            check,
+            f"expected your function, got {type(fn).__name__}; pass the function itself (no parentheses).",
+            "type",
+        )
     g = getattr(fn, "__globals__", {})
     saved = {name: g[name] for name in upstream if name in g and name in _UPSTREAM}
     try:
@@ -240,9 +259,13 @@ def _call(fn: Callable, args: tuple, check: str, upstream: Sequence[str] = ()) -
             "`raise NotImplementedError()` lines with your code, then run this check again."
         ) from None
     except Exception as exc:  # the student's bug: report it in the check's words
-        raise CheckFailed(check, f"calling your function raised {type(exc).__name__}: {exc}"
-                          f"{_where_in_student_code(exc)}. Run it on a small example and read the "
-                          "traceback.", "error") from None
+        raise CheckFailed(
+            check,
+            f"calling your function raised {type(exc).__name__}: {exc}"
+            f"{_where_in_student_code(exc)}. Run it on a small example and read the "
+            "traceback.",
+            "error",
+        ) from None
     finally:
         g.update(saved)
 
@@ -251,9 +274,17 @@ def _close(a: np.ndarray, b: np.ndarray, rtol: float, atol: float) -> bool:
     return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=False))
 
 
-def _diagnose(check: str, got: Any, expected: Any, mistakes: Sequence[tuple[str, Any, str]],
-              what: str, nan_hint: str | None = None, rtol: float = RTOL, atol: float = ATOL,
-              shape_hints: dict[tuple, tuple[str, str]] | None = None) -> None:
+def _diagnose(
+    check: str,
+    got: Any,
+    expected: Any,
+    mistakes: Sequence[tuple[str, Any, str]],
+    what: str,
+    nan_hint: str | None = None,
+    rtol: float = RTOL,
+    atol: float = ATOL,
+    shape_hints: dict[tuple, tuple[str, str]] | None = None,
+) -> None:
     """Pass if ``got`` equals ``expected``; else raise with the hint of the matching mistake.
 
     ``shape_hints`` maps a wrong shape to ``(mistake, hint)``: a shape that betrays a mistake
@@ -273,12 +304,20 @@ def _diagnose(check: str, got: Any, expected: Any, mistakes: Sequence[tuple[str,
         for name, value, hint in mistakes:
             value = np.asarray(value, dtype=float)
             fin = np.isfinite(value)
-            if (value.shape == got_a.shape and not np.all(fin)
-                    and np.array_equal(fin, np.isfinite(got_a))
-                    and np.allclose(got_a[fin], value[fin], rtol=rtol, atol=atol)):
+            if (
+                value.shape == got_a.shape
+                and not np.all(fin)
+                and np.array_equal(fin, np.isfinite(got_a))
+                and np.allclose(got_a[fin], value[fin], rtol=rtol, atol=atol)
+            ):
                 raise CheckFailed(check, hint, name)
-        raise CheckFailed(check, nan_hint or f"{what} contains NaN or inf; the reference is finite. "
-                          "Look for a log or square root of a negative number or of zero.", "nan")
+        raise CheckFailed(
+            check,
+            nan_hint
+            or f"{what} contains NaN or inf; the reference is finite. "
+            "Look for a log or square root of a negative number or of zero.",
+            "nan",
+        )
     if _close(got_a, exp_a, rtol, atol):
         return
     for name, value, hint in mistakes:
@@ -288,7 +327,8 @@ def _diagnose(check: str, got: Any, expected: Any, mistakes: Sequence[tuple[str,
     i = np.unravel_index(np.argmax(diff), diff.shape) if diff.ndim else ()
     where = f"at index {_format_index(i)} " if diff.ndim else ""
     raise CheckFailed(
-        check, f"{what} is wrong and matches none of the typical mistakes: {where}you return "
+        check,
+        f"{what} is wrong and matches none of the typical mistakes: {where}you return "
         f"{got_a[i]:.6g}, the reference is {exp_a[i]:.6g} (largest difference {diff.max():.3g}). "
         "Compare your formula with the equation in the task, term by term.",
         "wrong",

@@ -5,6 +5,7 @@ Checks: :func:`check_elbo`, :func:`check_mean_field`, :func:`check_elbo_estimate
 Each runs the student's function on fixed inputs (other ones with ``hidden=SEED``), compares it
 with the library's reference and names the typical mistake it matches; see :mod:`course_lib.checks`.
 """
+
 from __future__ import annotations
 
 import math
@@ -45,8 +46,7 @@ def _elbo_parts(m, S, Phi, t, lam, beta) -> dict[str, float]:
     const = 0.5 * N * math.log(beta / (2 * math.pi))
     logdet_S = float(np.linalg.slogdet(S)[1])
     kl = _kl_gauss(m, S, lam, D, logdet_S)
-    return dict(const=const, resid2=resid2, trace=trace, kl=kl, beta=beta, N=N, D=D,
-                logdet_S=logdet_S)
+    return dict(const=const, resid2=resid2, trace=trace, kl=kl, beta=beta, N=N, D=D, logdet_S=logdet_S)
 
 
 @_graded
@@ -66,41 +66,67 @@ def check_elbo(fn: Callable[..., float], hidden: int | None = None) -> None:
         With the hint of the diagnosed mistake.
     """
     check = "check_elbo"
-    problems = [dict(seed=2), dict(seed=3)] if hidden is None else [dict(seed=hidden, n=17, d=2),
-                                                                      dict(seed=hidden + 1, n=9, d=4)]
+    problems = (
+        [dict(seed=2), dict(seed=3)]
+        if hidden is None
+        else [dict(seed=hidden, n=17, d=2), dict(seed=hidden + 1, n=9, d=4)]
+    )
     for kw in problems:
         Phi, t, m, S, lam, beta = _regression_problem(**kw)
         p = _elbo_parts(m, S, Phi, t, lam, beta)
         N, D = p["N"], p["D"]
         data = p["const"] - 0.5 * beta * (p["resid2"] + p["trace"])
         expected = data - p["kl"]
-        swapped = (0.5 * D * math.log(beta / (2 * math.pi)) - 0.5 * beta * (p["resid2"] + p["trace"])
-                   - _kl_gauss(m, S, lam, N, p["logdet_S"]))
+        swapped = (
+            0.5 * D * math.log(beta / (2 * math.pi))
+            - 0.5 * beta * (p["resid2"] + p["trace"])
+            - _kl_gauss(m, S, lam, N, p["logdet_S"])
+        )
         mistakes = [
-            ("kl_sign", data + p["kl"],
-             "the KL has the wrong sign: ELBO = E_q[log p(t|w)] - KL(q || p(w)); the KL is >= 0 and "
-             "is subtracted (it pulls q towards the prior)."),
-            ("kl_half", data - 2 * p["kl"],
-             "your KL is twice too large: KL between Gaussians is 1/2 [tr + quadratic - D + log det]; "
-             "the factor 1/2 is missing."),
-            ("data_half", p["const"] - beta * (p["resid2"] + p["trace"]) - p["kl"],
-             "the data term is missing a factor 1/2: log N(t | y, 1/beta) = 1/2 log(beta / 2 pi) "
-             "- beta/2 (t - y)^2."),
-            ("no_trace", p["const"] - 0.5 * beta * p["resid2"] - p["kl"],
-             "the expected log-likelihood ignores q's spread: E_q ||t - Phi w||^2 = ||t - Phi m||^2 "
-             "+ tr(Phi S Phi^T). Add the trace term."),
-            ("no_kl", data,
-             "the KL term is missing: ELBO = expected log-likelihood - KL(q || p(w))."),
-            ("n_d_swapped", swapped,
-             f"N and D are swapped: Phi has shape (N, D) = ({N}, {D}), one row per data point, so "
-             "write `n, d = Phi.shape`. N multiplies log(beta / 2 pi) in the data term, D is the "
-             "number of weights in the KL."),
-            ("no_minus_d", data - (p["kl"] + 0.5 * D),
-             f"the KL is missing its '- D' (here D = {D}): KL(N(m, S) || N(0, I/lambda)) = 1/2 (lambda tr S "
-             "+ lambda m^T m - D - D log lambda - log det S); the D is the trace of the identity."),
-            ("slogdet_sign", data - (p["kl"] + 0.5 * p["logdet_S"] - 0.5),
-             "np.linalg.slogdet(S) returns (sign, log|det S|): you used [0], the sign (1 for a "
-             "covariance). Use np.linalg.slogdet(S)[1]."),
+            (
+                "kl_sign",
+                data + p["kl"],
+                "the KL has the wrong sign: ELBO = E_q[log p(t|w)] - KL(q || p(w)); the KL is >= 0 and "
+                "is subtracted (it pulls q towards the prior).",
+            ),
+            (
+                "kl_half",
+                data - 2 * p["kl"],
+                "your KL is twice too large: KL between Gaussians is 1/2 [tr + quadratic - D + log det]; "
+                "the factor 1/2 is missing.",
+            ),
+            (
+                "data_half",
+                p["const"] - beta * (p["resid2"] + p["trace"]) - p["kl"],
+                "the data term is missing a factor 1/2: log N(t | y, 1/beta) = 1/2 log(beta / 2 pi) "
+                "- beta/2 (t - y)^2.",
+            ),
+            (
+                "no_trace",
+                p["const"] - 0.5 * beta * p["resid2"] - p["kl"],
+                "the expected log-likelihood ignores q's spread: E_q ||t - Phi w||^2 = ||t - Phi m||^2 "
+                "+ tr(Phi S Phi^T). Add the trace term.",
+            ),
+            ("no_kl", data, "the KL term is missing: ELBO = expected log-likelihood - KL(q || p(w))."),
+            (
+                "n_d_swapped",
+                swapped,
+                f"N and D are swapped: Phi has shape (N, D) = ({N}, {D}), one row per data point, so "
+                "write `n, d = Phi.shape`. N multiplies log(beta / 2 pi) in the data term, D is the "
+                "number of weights in the KL.",
+            ),
+            (
+                "no_minus_d",
+                data - (p["kl"] + 0.5 * D),
+                f"the KL is missing its '- D' (here D = {D}): KL(N(m, S) || N(0, I/lambda)) = 1/2 (lambda tr S "
+                "+ lambda m^T m - D - D log lambda - log det S); the D is the trace of the identity.",
+            ),
+            (
+                "slogdet_sign",
+                data - (p["kl"] + 0.5 * p["logdet_S"] - 0.5),
+                "np.linalg.slogdet(S) returns (sign, log|det S|): you used [0], the sign (1 for a "
+                "covariance). Use np.linalg.slogdet(S)[1].",
+            ),
         ]
         got = _call(fn, (m.copy(), S.copy(), Phi.copy(), t.copy(), lam, beta), check)
         _diagnose(check, got, expected, mistakes, "the ELBO")
@@ -108,8 +134,9 @@ def check_elbo(fn: Callable[..., float], hidden: int | None = None) -> None:
 
 
 @_graded
-def check_mean_field(fn: Callable[..., tuple[np.ndarray, np.ndarray]], part: str | None = None,
-                     hidden: int | None = None) -> None:
+def check_mean_field(
+    fn: Callable[..., tuple[np.ndarray, np.ndarray]], part: str | None = None, hidden: int | None = None
+) -> None:
     """Check ``fn(Phi, t, lam, beta) -> (m, s2)``: the optimal factorised Gaussian q.
 
     The best q(w) = prod_i N(w_i | m_i, s2_i) (minimising KL(q || posterior)) has the
@@ -134,8 +161,9 @@ def check_mean_field(fn: Callable[..., tuple[np.ndarray, np.ndarray]], part: str
     check = "check_mean_field"
     if part not in (None, "m", "s2"):
         raise ValueError(f"part must be 'm', 's2' or None, got {part!r}.")
-    Phi, t, _, _, lam, beta = (_regression_problem() if hidden is None
-                               else _regression_problem(n=15, d=4, seed=hidden))
+    Phi, t, _, _, lam, beta = (
+        _regression_problem() if hidden is None else _regression_problem(n=15, d=4, seed=hidden)
+    )
     post = BayesianLinearRegression(lam, beta).fit(Phi, t)
     precision = lam * np.eye(Phi.shape[1]) + beta * Phi.T @ Phi
     got = _call(fn, (Phi.copy(), t.copy(), lam, beta), check)
@@ -143,28 +171,58 @@ def check_mean_field(fn: Callable[..., tuple[np.ndarray, np.ndarray]], part: str
         raise CheckFailed(check, "return a pair (m, s2): the means and the variances of q.", "type")
     m, s2 = got
     if part in (None, "m"):
-        _diagnose(check, m, post.mean, [
-            ("prior_mean", np.zeros_like(post.mean), "m is the prior mean 0; the optimal q is centred at "
-             "the posterior mean m_N = beta S_N Phi^T t."),
-            ("beta_missing_m", np.linalg.solve(precision, Phi.T @ t),
-             f"m is off by the factor beta = {beta}: the posterior mean is m_N = beta S_N Phi^T t, "
-             "i.e. beta * np.linalg.solve(precision, Phi.T @ t)."),
-        ], "m")
+        _diagnose(
+            check,
+            m,
+            post.mean,
+            [
+                (
+                    "prior_mean",
+                    np.zeros_like(post.mean),
+                    "m is the prior mean 0; the optimal q is centred at "
+                    "the posterior mean m_N = beta S_N Phi^T t.",
+                ),
+                (
+                    "beta_missing_m",
+                    np.linalg.solve(precision, Phi.T @ t),
+                    f"m is off by the factor beta = {beta}: the posterior mean is m_N = beta S_N Phi^T t, "
+                    "i.e. beta * np.linalg.solve(precision, Phi.T @ t).",
+                ),
+            ],
+            "m",
+        )
     if part in (None, "s2"):
-        _diagnose(check, s2, 1.0 / np.diag(precision), [
-            ("marginal_variances", np.diag(post.cov),
-             "s2 = diag(S_N) are the posterior's marginal variances: that q minimises KL(p || q), not "
-             "the ELBO's KL(q || p). Mean-field VI matches the precision: s2_i = 1 / (S_N^-1)_ii, "
-             "which is smaller (VI underestimates the variance)."),
-            ("prior_variance", np.full(Phi.shape[1], 1 / lam),
-             "s2 is the prior variance 1/lambda (1 / lam); use the posterior precision's "
-             "diagonal, 1 / (S_N^-1)_ii."),
-            ("std_not_variance", np.sqrt(1.0 / np.diag(precision)),
-             "you returned standard deviations; s2 asks for variances 1 / (S_N^-1)_ii."),
-        ], "s2")
-    what = {None: "q has the posterior mean and variances 1/diag(precision): smaller than the marginals.",
-            "m": "q's means are the posterior mean m_N.",
-            "s2": "q's variances are 1/diag(precision), smaller than the posterior's marginals."}[part]
+        _diagnose(
+            check,
+            s2,
+            1.0 / np.diag(precision),
+            [
+                (
+                    "marginal_variances",
+                    np.diag(post.cov),
+                    "s2 = diag(S_N) are the posterior's marginal variances: that q minimises KL(p || q), not "
+                    "the ELBO's KL(q || p). Mean-field VI matches the precision: s2_i = 1 / (S_N^-1)_ii, "
+                    "which is smaller (VI underestimates the variance).",
+                ),
+                (
+                    "prior_variance",
+                    np.full(Phi.shape[1], 1 / lam),
+                    "s2 is the prior variance 1/lambda (1 / lam); use the posterior precision's "
+                    "diagonal, 1 / (S_N^-1)_ii.",
+                ),
+                (
+                    "std_not_variance",
+                    np.sqrt(1.0 / np.diag(precision)),
+                    "you returned standard deviations; s2 asks for variances 1 / (S_N^-1)_ii.",
+                ),
+            ],
+            "s2",
+        )
+    what = {
+        None: "q has the posterior mean and variances 1/diag(precision): smaller than the marginals.",
+        "m": "q's means are the posterior mean m_N.",
+        "s2": "q's variances are 1/diag(precision), smaller than the posterior's marginals.",
+    }[part]
     _ok(what, hidden)
 
 
@@ -205,21 +263,36 @@ def check_elbo_estimate(fn: Callable[..., float], hidden: int | None = None) -> 
     data = ll.sum(axis=1).mean()
     expected = N / B * data - kl
     mistakes = [
-        ("no_n_scaling", data - kl,
-         f"the data term is the batch's sum only: it must be scaled by N/B = {N}/{B} to estimate the "
-         "sum over all N examples (otherwise the KL is weighted as if the data set had B examples)."),
-        ("batch_mean", data / B - kl,
-         f"you averaged the log-likelihood over the batch: multiply the mean by N = {N} (sum over "
-         "the data set), not 1."),
-        ("kl_sign", N / B * data + kl,
-         "the KL has the wrong sign: the estimate is N/B * data term - KL(q || p(w))."),
-        ("l_not_transposed", N / B * loglik(m + eps @ L).sum(axis=1).mean() - kl,
-         "the samples use eps @ L; with eps of shape (S, D) the reparameterisation w = m + L eps "
-         "is W = m + eps @ L.T."),
-        ("sum_over_samples", N / B * ll.sum() - kl,
-         f"you summed over the {n_samples} weight samples: the Monte Carlo estimate of the "
-         "expectation over q is their mean (sum over the batch, mean over the samples: "
-         "log_lik.sum(axis=1).mean())."),
+        (
+            "no_n_scaling",
+            data - kl,
+            f"the data term is the batch's sum only: it must be scaled by N/B = {N}/{B} to estimate the "
+            "sum over all N examples (otherwise the KL is weighted as if the data set had B examples).",
+        ),
+        (
+            "batch_mean",
+            data / B - kl,
+            f"you averaged the log-likelihood over the batch: multiply the mean by N = {N} (sum over "
+            "the data set), not 1.",
+        ),
+        (
+            "kl_sign",
+            N / B * data + kl,
+            "the KL has the wrong sign: the estimate is N/B * data term - KL(q || p(w)).",
+        ),
+        (
+            "l_not_transposed",
+            N / B * loglik(m + eps @ L).sum(axis=1).mean() - kl,
+            "the samples use eps @ L; with eps of shape (S, D) the reparameterisation w = m + L eps "
+            "is W = m + eps @ L.T.",
+        ),
+        (
+            "sum_over_samples",
+            N / B * ll.sum() - kl,
+            f"you summed over the {n_samples} weight samples: the Monte Carlo estimate of the "
+            "expectation over q is their mean (sum over the batch, mean over the samples: "
+            "log_lik.sum(axis=1).mean()).",
+        ),
     ]
     got = _call(fn, (m.copy(), L.copy(), Phi_b.copy(), t_b.copy(), N, lam, beta, eps.copy()), check)
     _diagnose(check, got, expected, mistakes, "the ELBO estimate")

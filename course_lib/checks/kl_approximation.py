@@ -5,6 +5,7 @@ Checks: :func:`check_neg_kl_mc`, :func:`check_neg_kl_approx`, :func:`check_fit`.
 Each runs the student's function on fixed inputs (other ones with ``hidden=SEED``), compares it
 with the library's reference and names the typical mistake it matches; see :mod:`course_lib.checks`.
 """
+
 from __future__ import annotations
 
 import functools
@@ -66,22 +67,40 @@ def check_neg_kl_mc(fn: Callable[[np.ndarray, np.ndarray], np.ndarray], hidden: 
     expected = 0.5 * la - e_log(sqrt_alpha) - kl_lib.C_INF
     no_abs = 0.5 * la - e_log(sqrt_alpha, absolute=False) - kl_lib.C_INF
     mistakes = [
-        ("sign", -expected, "you return +KL: the task asks for -KL (<= 0, rising to 0 as alpha grows). "
-         "Flip the sign."),
-        ("no_constant", expected + kl_lib.C_INF,
-         "the constant C = -(gamma + ln 2)/2 = -0.6352 is missing: without it -KL does not tend to 0 "
-         "as alpha -> infinity."),
-        ("plus_constant", expected + 2 * kl_lib.C_INF,
-         "the constant has the wrong sign: subtract kl.C_INF = (gamma + ln 2)/2 = 0.6352, do not add "
-         "it (-KL must be <= 0 and tend to 0 as alpha -> infinity)."),
-        ("log_alpha_not_half", expected + 0.5 * la,
-         "the first term should be 1/2 log alpha (from log sqrt(alpha)), not log alpha."),
-        ("alpha_not_sqrt", 0.5 * la - e_log(np.exp(la)) - kl_lib.C_INF,
-         "eps is multiplied by alpha; the weight is w = theta (1 + sqrt(alpha) eps), so the log holds "
-         "|1 + sqrt(alpha) eps| with sqrt(alpha) = exp(log_alpha / 2)."),
-        ("no_abs", no_abs,
-         "the log of a negative number gives NaN: 1 + sqrt(alpha) eps is negative for some eps; "
-         "the KL has log|1 + sqrt(alpha) eps| with an absolute value."),
+        (
+            "sign",
+            -expected,
+            "you return +KL: the task asks for -KL (<= 0, rising to 0 as alpha grows). Flip the sign.",
+        ),
+        (
+            "no_constant",
+            expected + kl_lib.C_INF,
+            "the constant C = -(gamma + ln 2)/2 = -0.6352 is missing: without it -KL does not tend to 0 "
+            "as alpha -> infinity.",
+        ),
+        (
+            "plus_constant",
+            expected + 2 * kl_lib.C_INF,
+            "the constant has the wrong sign: subtract kl.C_INF = (gamma + ln 2)/2 = 0.6352, do not add "
+            "it (-KL must be <= 0 and tend to 0 as alpha -> infinity).",
+        ),
+        (
+            "log_alpha_not_half",
+            expected + 0.5 * la,
+            "the first term should be 1/2 log alpha (from log sqrt(alpha)), not log alpha.",
+        ),
+        (
+            "alpha_not_sqrt",
+            0.5 * la - e_log(np.exp(la)) - kl_lib.C_INF,
+            "eps is multiplied by alpha; the weight is w = theta (1 + sqrt(alpha) eps), so the log holds "
+            "|1 + sqrt(alpha) eps| with sqrt(alpha) = exp(log_alpha / 2).",
+        ),
+        (
+            "no_abs",
+            no_abs,
+            "the log of a negative number gives NaN: 1 + sqrt(alpha) eps is negative for some eps; "
+            "the KL has log|1 + sqrt(alpha) eps| with an absolute value.",
+        ),
     ]
     got = _call(fn, (la.copy(), eps.copy()), check)
     _diagnose(check, got, expected, mistakes, "-KL", rtol=1e-6, atol=1e-6)
@@ -103,17 +122,18 @@ def _approx_variants(la: np.ndarray, k1: float, k2: float, k3: float) -> dict[st
 
 _APPROX_HINTS = {
     "log_one_plus_alpha": "the middle term is -1/2 log(1 + 1/alpha) (= -1/2 softplus(-log alpha)), "
-                          "not log(1 + alpha).",
+    "not log(1 + alpha).",
     "softplus_half": "the factor 1/2 in front of log(1 + 1/alpha) is missing.",
     "plus_k1": "the constant is -k1 (so that -KL -> 0 as alpha -> infinity), not +k1.",
     "alpha_in_sigmoid": "the sigmoid takes log alpha: sigma(k2 + k3 log alpha); you put alpha = "
-                        "exp(log_alpha) inside it.",
+    "exp(log_alpha) inside it.",
 }
 
 
 @_graded
-def check_neg_kl_approx(fn: Callable[[np.ndarray, float, float, float], np.ndarray],
-                        hidden: int | None = None) -> None:
+def check_neg_kl_approx(
+    fn: Callable[[np.ndarray, float, float, float], np.ndarray], hidden: int | None = None
+) -> None:
     """Check ``fn(log_alpha, k1, k2, k3)`` = k1 sigmoid(k2 + k3 log alpha) - 1/2 log(1 + 1/alpha) - k1.
 
     Mistakes caught: ``log(1 + alpha)`` instead of ``log(1 + 1/alpha)``; a missing 1/2; ``+ k1``
@@ -157,8 +177,9 @@ def _fit_variant(grid: tuple[float, float, int], variant: str) -> tuple[float, f
         shift = {"fixed": k[0] - kl_lib.C_INF, "tied": 0.0, "c_sign": k[0] + kl_lib.C_INF}[tie]
         return model + shift - ref
 
-    sol = optimize.least_squares(residual, x0=[kl_lib.K1, kl_lib.K2, kl_lib.K3], xtol=1e-14,
-                                 ftol=1e-14, gtol=1e-14)
+    sol = optimize.least_squares(
+        residual, x0=[kl_lib.K1, kl_lib.K2, kl_lib.K3], xtol=1e-14, ftol=1e-14, gtol=1e-14
+    )
     return tuple(float(v) for v in sol.x)
 
 
@@ -170,8 +191,12 @@ def _fit_reference(grid: tuple[float, float, int]):
 
 
 @_graded
-def check_fit(fn: Callable[[np.ndarray, np.ndarray], Sequence[float]], grid: tuple | None = None,
-              tol: float = 1e-3, hidden: int | None = None) -> tuple[float, float, float]:
+def check_fit(
+    fn: Callable[[np.ndarray, np.ndarray], Sequence[float]],
+    grid: tuple | None = None,
+    tol: float = 1e-3,
+    hidden: int | None = None,
+) -> tuple[float, float, float]:
     """Run the student's ``fn(log_alpha, reference) -> (k1, k2, k3)`` on a grid and check the fit.
 
     The check computes the grid and the quadrature reference itself and calls ``fn`` (so the
@@ -208,10 +233,15 @@ def check_fit(fn: Callable[[np.ndarray, np.ndarray], Sequence[float]], grid: tup
     grid = (float(grid[0]), float(grid[1]), int(grid[2]))
     la, ref_values, ref = _fit_reference(grid)
     if not callable(fn):
-        raise CheckFailed(check, "pass your function fit_constants itself (no parentheses, not its "
-                          "result): the check runs it on the grid.", "type")
-    got = _to_array(_call(fn, (la.copy(), ref_values.copy()), check, upstream=("neg_kl_approx",)),
-                    check, "the constants")
+        raise CheckFailed(
+            check,
+            "pass your function fit_constants itself (no parentheses, not its "
+            "result): the check runs it on the grid.",
+            "type",
+        )
+    got = _to_array(
+        _call(fn, (la.copy(), ref_values.copy()), check, upstream=("neg_kl_approx",)), check, "the constants"
+    )
     if got.shape != (3,):
         raise CheckFailed(check, f"return the three constants (k1, k2, k3), got shape {got.shape}.", "shape")
     constants = tuple(float(v) for v in got)
@@ -219,29 +249,51 @@ def check_fit(fn: Callable[[np.ndarray, np.ndarray], Sequence[float]], grid: tup
         _ok(f"k = ({got[0]:.4f}, {got[1]:.4f}, {got[2]:.4f}) match the paper procedure's fit.", hidden)
         return constants
     if np.allclose(got, (kl_lib.K1, kl_lib.K2, kl_lib.K3), atol=1e-5, rtol=0):
-        raise CheckFailed(check, "these are the published constants, your starting point: run "
-                          "optimize.least_squares and return its solution (`.x`).", "published")
+        raise CheckFailed(
+            check,
+            "these are the published constants, your starting point: run "
+            "optimize.least_squares and return its solution (`.x`).",
+            "published",
+        )
     if np.allclose(got, _fit_variant(grid, "ok+tied"), atol=tol, rtol=0):
-        raise CheckFailed(check, "you tied C = -k1 during the fit; the paper's procedure fixes C at "
-                          "-(gamma + ln 2)/2 = -0.6352 (the alpha -> infinity limit) and lets k1 move: "
-                          "the model is neg_kl_approx(...) + k1 - kl.C_INF.", "tied")
+        raise CheckFailed(
+            check,
+            "you tied C = -k1 during the fit; the paper's procedure fixes C at "
+            "-(gamma + ln 2)/2 = -0.6352 (the alpha -> infinity limit) and lets k1 move: "
+            "the model is neg_kl_approx(...) + k1 - kl.C_INF.",
+            "tied",
+        )
     if np.allclose(got, _fit_variant(grid, "ok+c_sign"), atol=tol, rtol=0):
-        raise CheckFailed(check, "your model adds C_INF: with the constant fixed the model is "
-                          "neg_kl_approx(...) + k1 - kl.C_INF (C = -0.6352, not +0.6352).", "c_sign")
+        raise CheckFailed(
+            check,
+            "your model adds C_INF: with the constant fixed the model is "
+            "neg_kl_approx(...) + k1 - kl.C_INF (C = -0.6352, not +0.6352).",
+            "c_sign",
+        )
     # a wrong approximation written inside fn: the constants fit that wrong form best
-    errors = {form: float(np.max(np.abs(np.nan_to_num(values + got[0] - kl_lib.C_INF - ref_values,
-                                                      nan=np.inf))))
-              for form, values in _approx_variants(la, *got).items()}
+    errors = {
+        form: float(np.max(np.abs(np.nan_to_num(values + got[0] - kl_lib.C_INF - ref_values, nan=np.inf))))
+        for form, values in _approx_variants(la, *got).items()
+    }
     form = min(errors, key=errors.get)
     if form != "ok" and errors[form] < 0.5 * errors["ok"]:
-        raise CheckFailed(check, "your fit uses a wrong approximation inside fit_constants: "
-                          + _APPROX_HINTS[form] + " Call neg_kl_approx rather than writing the "
-                          "formula again.", "wrong_approx")
+        raise CheckFailed(
+            check,
+            "your fit uses a wrong approximation inside fit_constants: "
+            + _APPROX_HINTS[form]
+            + " Call neg_kl_approx rather than writing the "
+            "formula again.",
+            "wrong_approx",
+        )
     model = kl_lib.neg_kl_molchanov(la, *got) + got[0] - kl_lib.C_INF
     mine = float(np.max(np.abs(model - ref_values)))
     best = float(np.max(np.abs(kl_lib.neg_kl_molchanov(la, *ref) + ref[0] - kl_lib.C_INF - ref_values)))
-    raise CheckFailed(check, f"your constants ({got[0]:.2f}, {got[1]:.2f}, {got[2]:.2f}) are not the "
-                      f"least-squares fit: with C = -0.6352 they miss the reference by up to {mine:.3g} "
-                      f"on the grid, the best fit by {best:.2g}. Check that the residual is model "
-                      "minus reference on the grid you were given, and that the solver converged "
-                      "(tight xtol/ftol/gtol).", "wrong")
+    raise CheckFailed(
+        check,
+        f"your constants ({got[0]:.2f}, {got[1]:.2f}, {got[2]:.2f}) are not the "
+        f"least-squares fit: with C = -0.6352 they miss the reference by up to {mine:.3g} "
+        f"on the grid, the best fit by {best:.2g}. Check that the residual is model "
+        "minus reference on the grid you were given, and that the solver converged "
+        "(tight xtol/ftol/gtol).",
+        "wrong",
+    )

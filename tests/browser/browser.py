@@ -9,6 +9,7 @@ the machine is still *recorded* (the tests fail on it) but cannot reach the netw
 :class:`Recorder` listens to one page and keeps what it did: every request, every failed request
 (a network failure or an HTTP status >= 400), every console error and uncaught exception.
 """
+
 from __future__ import annotations
 
 import functools
@@ -28,11 +29,22 @@ CHECK_JS = (Path(__file__).parent / "page_check.js").read_text(encoding="utf-8")
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 #: Flags for a quiet, offline, reproducible headless Chromium (a fresh profile per launch).
 FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-default-apps", "--disable-extensions", "--disable-domain-reliability",
-    "--disable-client-side-phishing-detection", "--no-first-run", "--no-default-browser-check",
-    "--disable-quic", "--mute-audio", "--hide-scrollbars", "--metrics-recording-only",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--disable-domain-reliability",
+    "--disable-client-side-phishing-detection",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-quic",
+    "--mute-audio",
+    "--hide-scrollbars",
+    "--metrics-recording-only",
     "--disable-features=Translate,OptimizationHints,MediaRouter,AutofillServerCommunication",
     # Nothing but the local servers resolves: no request can leave the machine.
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
@@ -51,8 +63,10 @@ def find_chromium() -> str | None:
     if env:
         path = shutil.which(env)
         if path is None:
-            raise FileNotFoundError(f"COURSE_CHROMIUM={env!r} is not an executable; point it at a "
-                                    f"Chromium or Chrome binary, or unset it to search PATH for {CHROMIUM_NAMES}.")
+            raise FileNotFoundError(
+                f"COURSE_CHROMIUM={env!r} is not an executable; point it at a "
+                f"Chromium or Chrome binary, or unset it to search PATH for {CHROMIUM_NAMES}."
+            )
         return path
     for name in CHROMIUM_NAMES:
         path = shutil.which(name)
@@ -80,11 +94,19 @@ class Recorder:
         page.on("request", lambda r: rec.requests.append(r.url))
         # ERR_ABORTED is a request the page itself cancelled (e.g. the favicon of the index.html
         # redirect, left behind when the page moves on): not a failure, as with the DevTools client.
-        page.on("requestfailed", lambda r: r.failure != "net::ERR_ABORTED"
-                and rec.failed_requests.append(f"{r.failure} {r.url}"))
-        page.on("response", lambda r: r.status >= 400 and rec.failed_requests.append(f"HTTP {r.status} {r.url}"))
-        page.on("console", lambda m: m.type in ("error", "assert")
-                and rec.console_errors.append(f"console.{m.type}: {m.text}"))
+        page.on(
+            "requestfailed",
+            lambda r: r.failure != "net::ERR_ABORTED" and rec.failed_requests.append(f"{r.failure} {r.url}"),
+        )
+        page.on(
+            "response", lambda r: r.status >= 400 and rec.failed_requests.append(f"HTTP {r.status} {r.url}")
+        )
+        page.on(
+            "console",
+            lambda m: (
+                m.type in ("error", "assert") and rec.console_errors.append(f"console.{m.type}: {m.text}")
+            ),
+        )
         page.on("pageerror", lambda e: rec.console_errors.append(f"uncaught exception: {e}"))
         return rec
 
@@ -118,8 +140,9 @@ def serve(directory: Path, overrides: dict[str, str] | None = None):
     instead of the disk: a tampered copy of a page, for a negative control.
     """
     pages = {path: html.encode("utf-8") for path, html in (overrides or {}).items()}
-    handler = functools.partial(type("_Handler", (_QuietHandler,), {"overrides": pages}),
-                                directory=str(directory))
+    handler = functools.partial(
+        type("_Handler", (_QuietHandler,), {"overrides": pages}), directory=str(directory)
+    )
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"

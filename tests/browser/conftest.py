@@ -5,6 +5,7 @@ the session's ``browser``; ``browser.py`` says which executable and flags). The 
 already be built (``make build``); nothing touches the network: the servers listen on 127.0.0.1
 and Chromium resolves no other host.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,10 @@ SCREENSHOTS = ROOT / "screenshots"
 def chromium() -> str:
     path = find_chromium()
     if path is None:
-        pytest.skip("no Chromium found (install Debian's `chromium` package, or set COURSE_CHROMIUM "
-                    "to a Chromium/Chrome executable) to run the browser checks")
+        pytest.skip(
+            "no Chromium found (install Debian's `chromium` package, or set COURSE_CHROMIUM "
+            "to a Chromium/Chrome executable) to run the browser checks"
+        )
     return path
 
 
@@ -102,21 +105,24 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             f"{s['widgets_rendered']} widgets rendered, {s['internal_links']} internal links checked, "
             f"{s['requests']} requests (all local); slowest page {s['slowest_page']} "
             f"({s['slowest_page_s']:.2f} s to typeset and render); browser run {s['browser_total_s']:.0f} s; "
-            f"screenshots in {SCREENSHOTS}/")
+            f"screenshots in {SCREENSHOTS}/"
+        )
     e = fresh("explorables.json")
     if e:
         terminalreporter.write_sep("-", "explorables in the built book (no kernel)")
         terminalreporter.write_line(
             f"{e['explorables']} explorables on {e['pages']} pages: {e['sliders']} sliders moved "
             f"({e['keyboard_moves']} keyboard moves, {e['drags']} pointer drags, {e['plays']} plays), "
-            f"{e['frames_verified']} frames verified against the stored frame for the slider's value")
+            f"{e['frames_verified']} frames verified against the stored frame for the slider's value"
+        )
     j = fresh("jupyterlab.json")
     if j:
         terminalreporter.write_sep("-", "live JupyterLab")
         terminalreporter.write_line(
             f"{j['notebook']}: {j['cells_run']} cells run in {j['run_s']:.0f} s; explorable moved "
             f"({j['explorable']}); kernel widget changed ({j['kernel_widget']}); "
-            f"{j['markdown_cells']} markdown cells without raw MyST; citations look like: {j['citation_sample']!r}")
+            f"{j['markdown_cells']} markdown cells without raw MyST; citations look like: {j['citation_sample']!r}"
+        )
 
 
 def pytest_sessionstart(session):

@@ -4,6 +4,7 @@ The page list of the browser checks comes from here: a breadth-first crawl from 
 that follows every internal ``<a href>`` (and the ``index.html`` meta refresh) to HTML pages.
 No page is hard-coded, so a new chapter is checked as soon as the table of contents links it.
 """
+
 from __future__ import annotations
 
 import re
@@ -23,11 +24,11 @@ _NUMBER = re.compile(r"\(?(\d+(?:\.\d+)+)\)?")
 class Link:
     """One internal reference on a page."""
 
-    source: str      #: page that holds the link (relative path, e.g. ``chapters/01_x.html``)
-    href: str        #: as written in the HTML
-    target: str      #: resolved file, relative to the book root
-    fragment: str    #: anchor ("" when none)
-    text: str        #: the link text (e.g. ``(7.3)`` for an equation reference)
+    source: str  #: page that holds the link (relative path, e.g. ``chapters/01_x.html``)
+    href: str  #: as written in the HTML
+    target: str  #: resolved file, relative to the book root
+    fragment: str  #: anchor ("" when none)
+    text: str  #: the link text (e.g. ``(7.3)`` for an equation reference)
 
 
 @dataclass
@@ -37,9 +38,9 @@ class Page:
     path: str
     ids: set[str] = field(default_factory=set)
     links: list[Link] = field(default_factory=list)
-    resources: list[str] = field(default_factory=list)   #: local files the page loads (src, link href)
-    external: list[str] = field(default_factory=list)    #: outgoing http(s) links (not requests)
-    eqno: dict[str, str] = field(default_factory=dict)   #: equation anchor -> "(1.2)"
+    resources: list[str] = field(default_factory=list)  #: local files the page loads (src, link href)
+    external: list[str] = field(default_factory=list)  #: outgoing http(s) links (not requests)
+    eqno: dict[str, str] = field(default_factory=dict)  #: equation anchor -> "(1.2)"
     numbers: dict[str, str] = field(default_factory=dict)  #: figure/exercise/proof anchor -> "1.2"
     refresh: str | None = None  #: target of a ``<meta http-equiv="refresh">`` redirect, if any
 
@@ -54,14 +55,27 @@ class _Parser(HTMLParser):
         self.eqno: dict[str, str] = {}
         self.numbers: dict[str, str] = {}
         self._open_links: list[list[str]] = []
-        self._id_stack: list[str | None] = []   # nearest enclosing element id, per open element
+        self._id_stack: list[str | None] = []  # nearest enclosing element id, per open element
         self._in_eqno: list[str] | None = None
         self._in_caption: list[str] | None = None
         self._caption_owner: str | None = None
         self._eqno_owner: str | None = None
 
-    VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
-            "track", "wbr"}
+    VOID = {
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "source",
+        "track",
+        "wbr",
+    }
 
     def _nearest_id(self) -> str | None:
         for ident in reversed(self._id_stack):
@@ -85,7 +99,11 @@ class _Parser(HTMLParser):
             self._open_links.append([])
         if tag in ("script", "img", "iframe") and a.get("src"):
             self.resources.append(a["src"])
-        if tag == "link" and a.get("href") and a.get("rel", "") in ("stylesheet", "preload", "icon", "shortcut icon"):
+        if (
+            tag == "link"
+            and a.get("href")
+            and a.get("rel", "") in ("stylesheet", "preload", "icon", "shortcut icon")
+        ):
             self.resources.append(a["href"])
         if tag == "meta" and a.get("http-equiv", "").lower() == "refresh":
             m = _REFRESH.search(a.get("content", ""))
@@ -195,8 +213,12 @@ def crawl(root: Path, start: str = "index.html") -> dict[str, Page]:
         pages[rel] = page
         nexts = [link.target for link in page.links] + ([refresh] if refresh else [])
         for target in nexts:
-            if (target.endswith(".html") and not target.startswith(ASSET_DIRS)
-                    and target not in seen and (root / target).is_file()):
+            if (
+                target.endswith(".html")
+                and not target.startswith(ASSET_DIRS)
+                and target not in seen
+                and (root / target).is_file()
+            ):
                 seen.add(target)
                 queue.append(target)
     return pages
@@ -205,5 +227,8 @@ def crawl(root: Path, start: str = "index.html") -> dict[str, Page]:
 def html_files(root: Path) -> list[str]:
     """Every page-like ``.html`` file on disk (outside the asset folders), relative to ``root``."""
     root = Path(root)
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*.html")
-                  if not str(p.relative_to(root)).startswith(ASSET_DIRS))
+    return sorted(
+        str(p.relative_to(root))
+        for p in root.rglob("*.html")
+        if not str(p.relative_to(root)).startswith(ASSET_DIRS)
+    )

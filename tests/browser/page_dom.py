@@ -42,8 +42,9 @@ def exercises(dom: str) -> list[str]:
 
 def solved(dom: str) -> list[str]:
     """The exercise each solution admonition names (its title links ``#<exercise id>``)."""
-    titles = re.findall(r'<div class="solution\b[^"]*"[^>]*>\s*<p class="admonition-title"[^>]*>(.*?)</p>',
-                        shown(dom), re.S)
+    titles = re.findall(
+        r'<div class="solution\b[^"]*"[^>]*>\s*<p class="admonition-title"[^>]*>(.*?)</p>', shown(dom), re.S
+    )
     return [m[1] for t in titles if (m := re.search(r'href="#([^"]+)"', t))]
 
 
@@ -55,5 +56,8 @@ def unresolved_references(dom: str, kinds: tuple[str, ...] = ("eq", "std")) -> l
     the build log says "equation not found".
     """
     page = shown(dom)
-    return [html.unescape(re.sub(r"<[^>]+>", "", m[2])) for m in _XREF.finditer(page)
-            if m[1] in kinds and not _LINK_OPEN.search(page[max(0, m.start() - 400) : m.start()])]
+    return [
+        html.unescape(re.sub(r"<[^>]+>", "", m[2]))
+        for m in _XREF.finditer(page)
+        if m[1] in kinds and not _LINK_OPEN.search(page[max(0, m.start() - 400) : m.start()])
+    ]

@@ -20,6 +20,7 @@ number its target carries — across chapters too.
 
 Run: ``make browser`` (``COURSE_BOOK_HTML=/path/to/_build/html`` to check another build).
 """
+
 from __future__ import annotations
 
 import json
@@ -49,6 +50,7 @@ def _discover() -> tuple[dict[str, Page], list[str]]:
         return {}, []
     orphans = [p for p in html_files(BOOK) if p not in pages]
     from crawl import parse_page  # orphans are checked like any other page
+
     for rel in orphans:
         pages[rel] = parse_page(BOOK, rel)[0]
     return pages, orphans
@@ -120,8 +122,10 @@ def _visit_page(browser, origin: str, page: str) -> dict:
         # For review: the first widget in its static state, and the first figure in dark mode.
         if _scroll_to(tab, ".widget-subarea"):
             shots.append(_shot(tab, SCREENSHOTS / f"widget-{slug}.png"))
-        tab.evaluate("document.documentElement.dataset.theme='dark';"
-                     "document.documentElement.dataset.mode='dark'; window.scrollTo(0, 0)")
+        tab.evaluate(
+            "document.documentElement.dataset.theme='dark';"
+            "document.documentElement.dataset.mode='dark'; window.scrollTo(0, 0)"
+        )
         tab.wait_for_timeout(200)
         shots.append(_shot(tab, SCREENSHOTS / f"top-{slug}-dark.png"))
         if _scroll_to(tab, "article figure img"):
@@ -140,7 +144,8 @@ def _scroll_to(tab, selector: str) -> bool:
     """Scroll the first element matching ``selector`` to the top of the viewport; False if none."""
     found = tab.evaluate(
         f"(() => {{ const el = document.querySelector({json.dumps(selector)}); if (!el) return false;"
-        " el.scrollIntoView({block: 'start'}); window.scrollBy(0, -16); return true; })()")
+        " el.scrollIntoView({block: 'start'}); window.scrollBy(0, -16); return true; })()"
+    )
     if found:
         tab.wait_for_timeout(200)
     return bool(found)
@@ -162,9 +167,16 @@ def _write_summary(results: dict) -> None:
         "slowest_page": max(rows, key=lambda p: rows[p]["ready_s"]),
         "slowest_page_s": round(max(r["ready_s"] for r in rows.values()), 2),
         "browser_total_s": round(results["__origin__"]["total_s"], 1),
-        "per_page": {p: {"ready_s": round(r["ready_s"], 2), "math": r["check"]["mjxContainers"],
-                         "widgets": len(r["check"]["widgets"]), "links": len(PAGES[p].links),
-                         "requests": len(r["events"].requests)} for p, r in rows.items()},
+        "per_page": {
+            p: {
+                "ready_s": round(r["ready_s"], 2),
+                "math": r["check"]["mjxContainers"],
+                "widgets": len(r["check"]["widgets"]),
+                "links": len(PAGES[p].links),
+                "requests": len(r["events"].requests),
+            }
+            for p, r in rows.items()
+        },
     }
     (SCREENSHOTS / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
 
@@ -178,6 +190,7 @@ def _visit(visits, page):
 
 
 # -- in the browser ---------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("page", PAGE_IDS)
 def test_no_request_leaves_the_machine(visits, page):
@@ -201,8 +214,12 @@ def test_math_is_typeset(visits, page):
     if check["mathElements"] == 0 and check["mathjax"] == "absent":
         return  # a page without math (its HTML loads no MathJax)
     assert check["mathjax"] == "done", f"{page}: MathJax {check['mathjax']}"
-    assert not check["untypeset"], f"{page}: {len(check['untypeset'])} formulas not typeset: {check['untypeset'][:5]}"
-    assert check["mjxContainers"] >= check["mathElements"], f"{page}: fewer typeset formulas than math elements"
+    assert not check["untypeset"], (
+        f"{page}: {len(check['untypeset'])} formulas not typeset: {check['untypeset'][:5]}"
+    )
+    assert check["mjxContainers"] >= check["mathElements"], (
+        f"{page}: fewer typeset formulas than math elements"
+    )
     assert not check["rawTex"], f"{page}: raw TeX left in the text: {check['rawTex'][:5]}"
     assert not check["merrors"], f"{page}: MathJax errors (bad TeX?): {check['merrors'][:5]}"
 
@@ -218,7 +235,8 @@ def test_widgets_render_in_their_static_state(visits, page):
     if widgets and check_has_mathjax(visits, page):
         assert _visit(visits, page)["check"]["mathjaxHub"], (
             f"{page}: widgets and MathJax 3 on one page without the MathJax.Hub shim of "
-            "_ext/page_hygiene.py: widget labels throw 'reading Queue' depending on load order")
+            "_ext/page_hygiene.py: widget labels throw 'reading Queue' depending on load order"
+        )
 
 
 def check_has_mathjax(visits, page) -> bool:
@@ -229,9 +247,13 @@ def check_has_mathjax(visits, page) -> bool:
 def test_figures_load_with_alt_text_and_caption(visits, page):
     check = _visit(visits, page)["check"]
     assert not check["broken"], f"{page}: images that did not load: {check['broken'][:5]}"
-    assert not check["noAlt"], f"{page}: output images without alt text (cell metadata mystnb.image.alt): {check['noAlt'][:5]}"
-    assert not check["noCaption"], (f"{page}: output images without a figure caption "
-                                    f"(cell metadata mystnb.figure.caption): {check['noCaption'][:5]}")
+    assert not check["noAlt"], (
+        f"{page}: output images without alt text (cell metadata mystnb.image.alt): {check['noAlt'][:5]}"
+    )
+    assert not check["noCaption"], (
+        f"{page}: output images without a figure caption "
+        f"(cell metadata mystnb.figure.caption): {check['noCaption'][:5]}"
+    )
 
 
 @pytest.mark.parametrize("page", PAGE_IDS)
@@ -241,6 +263,7 @@ def test_screenshot_of_the_top(visits, page):
 
 
 # -- on disk ----------------------------------------------------------------------------------------
+
 
 def test_crawl_reaches_every_chapter():
     assert PAGES, f"{BOOK}/index.html not found: build the book first with `make build`."
@@ -263,6 +286,7 @@ def test_internal_links_and_anchors_resolve(page):
             target = PAGES.get(link.target)
             if target is None:
                 from crawl import parse_page
+
                 target = PAGES[link.target] = parse_page(BOOK, link.target)[0]
             if link.fragment not in target.ids:
                 problems.append(f"{link.href!r}: no id {link.fragment!r} in {link.target}")
@@ -275,9 +299,11 @@ def test_internal_links_and_anchors_resolve(page):
 
 
 _EQ_TEXT = re.compile(r"\((\d+(?:\.\d+)+)\)")
-_NAMED_TEXT = re.compile(r"(Fig\.|Figure|Table|Exercise|Definition|Theorem|Lemma|Algorithm|Example|Remark"
-                         r"|Proposition|Corollary|Property|Axiom|Criterion|Conjecture|Assumption|Observation"
-                         r"|Solution to Exercise)\s+(\d+(?:\.\d+)+)")
+_NAMED_TEXT = re.compile(
+    r"(Fig\.|Figure|Table|Exercise|Definition|Theorem|Lemma|Algorithm|Example|Remark"
+    r"|Proposition|Corollary|Property|Axiom|Criterion|Conjecture|Assumption|Observation"
+    r"|Solution to Exercise)\s+(\d+(?:\.\d+)+)"
+)
 
 
 def _numbered_references(page: str) -> tuple[int, list[str]]:
@@ -292,12 +318,16 @@ def _numbered_references(page: str) -> tuple[int, list[str]]:
             compared += 1
             expected = re.search(r"\d+(?:\.\d+)+", target.eqno[link.fragment])
             if not expected or expected[0] != shown[1]:
-                wrong.append(f"{link.text} -> {link.target}#{link.fragment} numbered {target.eqno[link.fragment]}")
+                wrong.append(
+                    f"{link.text} -> {link.target}#{link.fragment} numbered {target.eqno[link.fragment]}"
+                )
         named = _NAMED_TEXT.fullmatch(link.text)
         if named and link.fragment in target.numbers:
             compared += 1
             if target.numbers[link.fragment] != named[2]:
-                wrong.append(f"{link.text} -> {link.target}#{link.fragment} numbered {target.numbers[link.fragment]}")
+                wrong.append(
+                    f"{link.text} -> {link.target}#{link.fragment} numbered {target.numbers[link.fragment]}"
+                )
         if "??" in link.text:
             wrong.append(f"unresolved number {link.text!r} -> {link.target}#{link.fragment}")
     return compared, wrong
@@ -318,7 +348,9 @@ def test_numbered_references_are_compared_at_all():
         pytest.fail(f"{BOOK}/index.html not found: build the book first with `make build`.")
     compared = sum(_numbered_references(page)[0] for page in PAGES)
     # 2026-12-02: 146 equation and 45 figure/exercise references compared over the book
-    assert compared >= 150, f"only {compared} numbered references compared: does crawl.py still read eqno/numbers?"
+    assert compared >= 150, (
+        f"only {compared} numbered references compared: does crawl.py still read eqno/numbers?"
+    )
 
 
 @pytest.mark.parametrize("page", PAGE_IDS)
@@ -331,4 +363,5 @@ def test_download_buttons_offer_the_source(page):
         return  # generated pages (search, index) have no source
     targets = {link.target for link in PAGES[page].links}
     assert source in targets, (
-        f"{page}: no download link to its source {source} (html.use_download_button in _config.yml?)")
+        f"{page}: no download link to its source {source} (html.use_download_button in _config.yml?)"
+    )

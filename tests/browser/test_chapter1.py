@@ -1,4 +1,5 @@
 """The built chapter-1 page in a real browser: math typeset, widget rendered, figures shown."""
+
 from __future__ import annotations
 
 import re
@@ -41,8 +42,9 @@ def test_explorable_is_rendered_and_kernel_widget_hidden(render):
     assert with_class(dom, "course-explorable") >= 1, "no rendered explorable"
     assert with_class(dom, "widget-hslider") >= 1, "the explorable has no rendered slider"
     # The kernel-driven conditioning widget is for JupyterLab (test_jupyterlab.py): the book hides it.
-    assert with_class(dom, "course-kernel-widget") == 0 and with_class(dom, "widget-dropdown") == 0, \
+    assert with_class(dom, "course-kernel-widget") == 0 and with_class(dom, "widget-dropdown") == 0, (
         "kernel widget shown"
+    )
 
 
 def test_figures_have_captions_and_alt_text(render):

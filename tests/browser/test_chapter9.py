@@ -1,4 +1,5 @@
 """The built chapter 9 page in a real browser: math, equations, figures, proof, exercises, citations."""
+
 from __future__ import annotations
 
 import json
@@ -48,8 +49,11 @@ def test_proof_exercises_solutions_citations_and_pending_row(render):
 
 def recorded_row(run: dict) -> str:
     """The table row chapter 9 prints for a recorded run: error %, pruned % per layer, compression."""
-    cells = [f"{100 * run['test_error']:.2f}", *(f"{100 * p:.1f}" for p in run["layer_sparsity"].values()),
-             f"{run['compression']:.0f}"]
+    cells = [
+        f"{100 * run['test_error']:.2f}",
+        *(f"{100 * p:.1f}" for p in run["layer_sparsity"].values()),
+        f"{run['compression']:.0f}",
+    ]
     return " ".join([f"course, paper ({run['device']})", *cells])
 
 
@@ -60,7 +64,8 @@ def test_the_recorded_paper_run_is_the_row_on_the_page(render):
     text = page_text(render(CH9))
     assert recorded_row(run) in text, (
         f"chapter 9 does not show the recorded run {recorded_row(run)!r}: re-execute the chapter "
-        "after recording the run")
+        "after recording the run"
+    )
     other = {**run, "test_error": run["test_error"] + 0.0001}  # a run the page does not show
     assert recorded_row(other) not in text
 

@@ -3,6 +3,7 @@
 The crawl in ``test_book.py`` checks every page generically; this file checks what each of these
 chapters must contain (its labelled equations, how many figures, whom it cites, which widget).
 """
+
 from __future__ import annotations
 
 import re
@@ -28,28 +29,82 @@ class Chapter:
 
 SLIDER = ("widget-slider", "widget-hslider")
 CHAPTERS = [
-    Chapter("02_bayes",
-            ("eq-ch2-inversion", "eq-ch2-bayes", "eq-ch2-names", "eq-ch2-mle", "eq-ch2-posterior",
-             "eq-ch2-predictive", "eq-ch2-beta-posterior", "eq-ch2-gauss-posterior"),
-            3, ("Bishop", "MacKay", "Brown"), ("explorable",)),
-    Chapter("03_bayesian_ml",
-            ("eq-ch3-training", "eq-ch3-test", "eq-ch3-ensemble", "eq-ch3-model", "eq-ch3-posterior",
-             "eq-ch3-predictive", "eq-ch3-evidence", "eq-ch3-logistic"),
-            3, ("Bishop", "MacKay"), ("explorable",)),
-    Chapter("04_variational_inference",
-            ("eq-ch4-vb", "eq-ch4-elbo", "eq-ch4-decomposition", "eq-ch4-elbo-linear", "eq-ch4-estimator",
-             "eq-ch4-two-estimators", "eq-ch4-data-kl"),
-            6, ("Kingma", "Williams", "Hoffman"), ("explorable",)),
-    Chapter("05_regularization_dropout",
-            ("eq-ch5-map", "eq-ch5-l2", "eq-ch5-elbo", "eq-ch5-noise", "eq-ch5-alpha", "eq-ch5-mc"),
-            3, ("Srivastava", "Gal"), ("explorable",)),
-    Chapter("06_gaussian_dropout_log_uniform",
-            ("eq-ch6-gauss-dropout", "eq-ch6-elbo", "eq-ch6-log-uniform", "eq-ch6-neg-kl",
-             "eq-ch6-precision", "eq-ch6-variational-dropout", "eq-ch6-cubic"),
-            1, ("Kingma", "Molchanov"), ("explorable",)),
-    Chapter("07_kl_approximation",
-            ("eq-ch7-neg-kl", "eq-ch7-limit", "eq-ch7-neg-kl-mu", "eq-ch7-molchanov"),
-            3, ("Kingma", "Molchanov"), ("explorable",)),
+    Chapter(
+        "02_bayes",
+        (
+            "eq-ch2-inversion",
+            "eq-ch2-bayes",
+            "eq-ch2-names",
+            "eq-ch2-mle",
+            "eq-ch2-posterior",
+            "eq-ch2-predictive",
+            "eq-ch2-beta-posterior",
+            "eq-ch2-gauss-posterior",
+        ),
+        3,
+        ("Bishop", "MacKay", "Brown"),
+        ("explorable",),
+    ),
+    Chapter(
+        "03_bayesian_ml",
+        (
+            "eq-ch3-training",
+            "eq-ch3-test",
+            "eq-ch3-ensemble",
+            "eq-ch3-model",
+            "eq-ch3-posterior",
+            "eq-ch3-predictive",
+            "eq-ch3-evidence",
+            "eq-ch3-logistic",
+        ),
+        3,
+        ("Bishop", "MacKay"),
+        ("explorable",),
+    ),
+    Chapter(
+        "04_variational_inference",
+        (
+            "eq-ch4-vb",
+            "eq-ch4-elbo",
+            "eq-ch4-decomposition",
+            "eq-ch4-elbo-linear",
+            "eq-ch4-estimator",
+            "eq-ch4-two-estimators",
+            "eq-ch4-data-kl",
+        ),
+        6,
+        ("Kingma", "Williams", "Hoffman"),
+        ("explorable",),
+    ),
+    Chapter(
+        "05_regularization_dropout",
+        ("eq-ch5-map", "eq-ch5-l2", "eq-ch5-elbo", "eq-ch5-noise", "eq-ch5-alpha", "eq-ch5-mc"),
+        3,
+        ("Srivastava", "Gal"),
+        ("explorable",),
+    ),
+    Chapter(
+        "06_gaussian_dropout_log_uniform",
+        (
+            "eq-ch6-gauss-dropout",
+            "eq-ch6-elbo",
+            "eq-ch6-log-uniform",
+            "eq-ch6-neg-kl",
+            "eq-ch6-precision",
+            "eq-ch6-variational-dropout",
+            "eq-ch6-cubic",
+        ),
+        1,
+        ("Kingma", "Molchanov"),
+        ("explorable",),
+    ),
+    Chapter(
+        "07_kl_approximation",
+        ("eq-ch7-neg-kl", "eq-ch7-limit", "eq-ch7-neg-kl-mu", "eq-ch7-molchanov"),
+        3,
+        ("Kingma", "Molchanov"),
+        ("explorable",),
+    ),
 ]
 IDS = [c.stem for c in CHAPTERS]
 
@@ -82,7 +137,9 @@ def test_figures_proofs_exercises_citations(render, chapter):
         assert author in dom, f"citation of {author} missing"
 
 
-@pytest.mark.parametrize("chapter", [c for c in CHAPTERS if c.widgets], ids=[c.stem for c in CHAPTERS if c.widgets])
+@pytest.mark.parametrize(
+    "chapter", [c for c in CHAPTERS if c.widgets], ids=[c.stem for c in CHAPTERS if c.widgets]
+)
 def test_widgets_are_rendered(render, chapter):
     dom = render(chapter.page)
     # rendered elements only: the stored widget state and the manager's stylesheet name every class

@@ -10,6 +10,7 @@ The chapter checks' DOM helpers (``page_dom``) fail too: on a hand-made page tha
 an explorable, a slider, exercises and an equation, and on chapter 1 served with its MathJax and
 its widget views cut out (the page as a reader without JavaScript sees it).
 """
+
 from __future__ import annotations
 
 import json
@@ -43,7 +44,8 @@ OTHER_PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>other</t
 # A 1x1 PNG.
 PIXEL = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360000002000100e221bc330000000049454e44ae426082")
+    "1f15c4890000000d49444154789c6360000002000100e221bc330000000049454e44ae426082"
+)
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +77,9 @@ def test_outside_request_is_recorded_not_sent(broken_visit):
     origin, _, events = broken_visit
     outside = [u for u in events.requests if not u.startswith(origin)]
     assert outside == ["https://cdn.example.invalid/lib.js"]
-    assert any("cdn.example.invalid" in f or "NAME_NOT_RESOLVED" in f for f in events.failed_requests), \
+    assert any("cdn.example.invalid" in f or "NAME_NOT_RESOLVED" in f for f in events.failed_requests), (
         f"the outside request should fail (host resolver rule): {events.failed_requests}"
+    )
 
 
 def test_console_error_and_exception_are_recorded(broken_visit):
@@ -101,8 +104,11 @@ def test_crawl_finds_broken_links_and_anchors(broken_site):
     index = pages["index.html"]
     missing_files = [l.href for l in index.links if not (broken_site / l.target).is_file()]
     assert missing_files == ["missing.html"]
-    bad_anchors = [l.href for l in index.links
-                   if l.fragment and l.target in pages and l.fragment not in pages[l.target].ids]
+    bad_anchors = [
+        l.href
+        for l in index.links
+        if l.fragment and l.target in pages and l.fragment not in pages[l.target].ids
+    ]
     assert bad_anchors == ["#nowhere"]
     assert "https://cdn.example.invalid/lib.js" in index.resources
     # A numbered reference whose text disagrees with its target's number.
@@ -132,7 +138,11 @@ course, paper (cpu) 0.77 &amp; more</p></body></html>"""
 
 
 def test_page_dom_counts_rendered_elements_not_mentions():
-    assert "course-explorable" in MENTIONS_ONLY and "widget-slider" in MENTIONS_ONLY and "exercise" in MENTIONS_ONLY
+    assert (
+        "course-explorable" in MENTIONS_ONLY
+        and "widget-slider" in MENTIONS_ONLY
+        and "exercise" in MENTIONS_ONLY
+    )
     assert with_class(MENTIONS_ONLY, "course-explorable") == 0
     assert with_class(MENTIONS_ONLY, "widget-slider") == 0
     assert with_class(MENTIONS_ONLY, "exercise") == 1 and exercises(MENTIONS_ONLY) == ["ex-a"]
@@ -147,8 +157,9 @@ def test_chapter1_checks_fail_without_mathjax_and_widget_views(browser, book):
     page = "chapters/01_probability.html"
     built = (book / page).read_text(encoding="utf-8")
     cut, n_mathjax = re.subn(r'<script[^>]*src="[^"]*mathjax/[^"]*"[^>]*>\s*</script>', "", built)
-    cut, n_views = re.subn(r'<script type="application/vnd\.jupyter\.widget-view\+json">.*?</script>', "",
-                           cut, flags=re.S)
+    cut, n_views = re.subn(
+        r'<script type="application/vnd\.jupyter\.widget-view\+json">.*?</script>', "", cut, flags=re.S
+    )
     assert n_mathjax == 1 and n_views >= 1, (n_mathjax, n_views)
     fake = "/chapters/01_probability_cut.html"
     httpd, origin = serve(book, overrides={fake: cut})
