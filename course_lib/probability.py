@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from course_lib.validation import nonnegative_int
+from course_lib import validation as V
 
 #: Tolerance for "sums to one": the normalization check of :class:`Table`.
 ATOL = 1e-6
@@ -272,7 +272,7 @@ class Table:
 
     def to_text(self, precision: int = 3) -> str:
         """A plain-text listing of every entry, one row per state combination."""
-        precision = nonnegative_int(precision, "precision", meaning="decimal places")
+        precision = V.nonnegative_int(precision, "precision", meaning="decimal places")
         rows = []
         it = np.nditer(self.probs, flags=["multi_index"])
         for v in it:

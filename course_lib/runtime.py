@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from course_lib.plots import apply_style
-from course_lib.validation import boolean, nonnegative_int
+from course_lib import validation as V
 
 #: Environment variable that overrides the automatic device choice.
 DEVICE_ENV = "COURSE_DEVICE"
@@ -64,7 +64,7 @@ def seed_everything(seed: int) -> None:
     ValueError
         If ``seed`` is negative.
     """
-    seed = nonnegative_int(seed, "seed", hint="pass e.g. seed=0")
+    seed = V.nonnegative_int(seed, "seed", hint="pass e.g. seed=0")
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
@@ -144,7 +144,7 @@ def setup(seed: int = 0, device: str | torch.device | None = None, verbose: bool
     device(type='cpu')
     """
     seed_everything(seed)
-    verbose = boolean(verbose, "verbose")
+    verbose = V.boolean(verbose, "verbose")
     dev = pick_device(device)
     apply_style()
     if verbose:
