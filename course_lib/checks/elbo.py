@@ -49,6 +49,66 @@ def _elbo_parts(m, S, Phi, t, lam, beta) -> dict[str, float]:
     return dict(const=const, resid2=resid2, trace=trace, kl=kl, beta=beta, N=N, D=D, logdet_S=logdet_S)
 
 
+def _elbo_mistakes(m, S, Phi, t, lam, beta) -> tuple[float, list[tuple[str, float, str]]]:
+    """The exact ELBO of q = N(m, S) and what each typical mistake of ``check_elbo`` returns instead."""
+    p = _elbo_parts(m, S, Phi, t, lam, beta)
+    N, D = p["N"], p["D"]
+    data = p["const"] - 0.5 * beta * (p["resid2"] + p["trace"])
+    expected = data - p["kl"]
+    swapped = (
+        0.5 * D * math.log(beta / (2 * math.pi))
+        - 0.5 * beta * (p["resid2"] + p["trace"])
+        - _kl_gauss(m, S, lam, N, p["logdet_S"])
+    )
+    mistakes = [
+        (
+            "kl_sign",
+            data + p["kl"],
+            "the KL has the wrong sign: ELBO = E_q[log p(t|w)] - KL(q || p(w)); the KL is >= 0 and "
+            "is subtracted (it pulls q towards the prior).",
+        ),
+        (
+            "kl_half",
+            data - 2 * p["kl"],
+            "your KL is twice too large: KL between Gaussians is 1/2 [tr + quadratic - D + log det]; "
+            "the factor 1/2 is missing.",
+        ),
+        (
+            "data_half",
+            p["const"] - beta * (p["resid2"] + p["trace"]) - p["kl"],
+            "the data term is missing a factor 1/2: log N(t | y, 1/beta) = 1/2 log(beta / 2 pi) "
+            "- beta/2 (t - y)^2.",
+        ),
+        (
+            "no_trace",
+            p["const"] - 0.5 * beta * p["resid2"] - p["kl"],
+            "the expected log-likelihood ignores q's spread: E_q ||t - Phi w||^2 = ||t - Phi m||^2 "
+            "+ tr(Phi S Phi^T). Add the trace term.",
+        ),
+        ("no_kl", data, "the KL term is missing: ELBO = expected log-likelihood - KL(q || p(w))."),
+        (
+            "n_d_swapped",
+            swapped,
+            f"N and D are swapped: Phi has shape (N, D) = ({N}, {D}), one row per data point, so "
+            "write `n, d = Phi.shape`. N multiplies log(beta / 2 pi) in the data term, D is the "
+            "number of weights in the KL.",
+        ),
+        (
+            "no_minus_d",
+            data - (p["kl"] + 0.5 * D),
+            f"the KL is missing its '- D' (here D = {D}): KL(N(m, S) || N(0, I/lambda)) = 1/2 (lambda tr S "
+            "+ lambda m^T m - D - D log lambda - log det S); the D is the trace of the identity.",
+        ),
+        (
+            "slogdet_sign",
+            data - (p["kl"] + 0.5 * p["logdet_S"] - 0.5),
+            "np.linalg.slogdet(S) returns (sign, log|det S|): you used [0], the sign (1 for a "
+            "covariance). Use np.linalg.slogdet(S)[1].",
+        ),
+    ]
+    return expected, mistakes
+
+
 @_graded
 def check_elbo(fn: Callable[..., float], hidden: int | None = None) -> None:
     """Check ``fn(m, S, Phi, t, lam, beta) -> ELBO`` of q = N(m, S) in closed form.
@@ -73,64 +133,50 @@ def check_elbo(fn: Callable[..., float], hidden: int | None = None) -> None:
     )
     for kw in problems:
         Phi, t, m, S, lam, beta = _regression_problem(**kw)
-        p = _elbo_parts(m, S, Phi, t, lam, beta)
-        N, D = p["N"], p["D"]
-        data = p["const"] - 0.5 * beta * (p["resid2"] + p["trace"])
-        expected = data - p["kl"]
-        swapped = (
-            0.5 * D * math.log(beta / (2 * math.pi))
-            - 0.5 * beta * (p["resid2"] + p["trace"])
-            - _kl_gauss(m, S, lam, N, p["logdet_S"])
-        )
-        mistakes = [
-            (
-                "kl_sign",
-                data + p["kl"],
-                "the KL has the wrong sign: ELBO = E_q[log p(t|w)] - KL(q || p(w)); the KL is >= 0 and "
-                "is subtracted (it pulls q towards the prior).",
-            ),
-            (
-                "kl_half",
-                data - 2 * p["kl"],
-                "your KL is twice too large: KL between Gaussians is 1/2 [tr + quadratic - D + log det]; "
-                "the factor 1/2 is missing.",
-            ),
-            (
-                "data_half",
-                p["const"] - beta * (p["resid2"] + p["trace"]) - p["kl"],
-                "the data term is missing a factor 1/2: log N(t | y, 1/beta) = 1/2 log(beta / 2 pi) "
-                "- beta/2 (t - y)^2.",
-            ),
-            (
-                "no_trace",
-                p["const"] - 0.5 * beta * p["resid2"] - p["kl"],
-                "the expected log-likelihood ignores q's spread: E_q ||t - Phi w||^2 = ||t - Phi m||^2 "
-                "+ tr(Phi S Phi^T). Add the trace term.",
-            ),
-            ("no_kl", data, "the KL term is missing: ELBO = expected log-likelihood - KL(q || p(w))."),
-            (
-                "n_d_swapped",
-                swapped,
-                f"N and D are swapped: Phi has shape (N, D) = ({N}, {D}), one row per data point, so "
-                "write `n, d = Phi.shape`. N multiplies log(beta / 2 pi) in the data term, D is the "
-                "number of weights in the KL.",
-            ),
-            (
-                "no_minus_d",
-                data - (p["kl"] + 0.5 * D),
-                f"the KL is missing its '- D' (here D = {D}): KL(N(m, S) || N(0, I/lambda)) = 1/2 (lambda tr S "
-                "+ lambda m^T m - D - D log lambda - log det S); the D is the trace of the identity.",
-            ),
-            (
-                "slogdet_sign",
-                data - (p["kl"] + 0.5 * p["logdet_S"] - 0.5),
-                "np.linalg.slogdet(S) returns (sign, log|det S|): you used [0], the sign (1 for a "
-                "covariance). Use np.linalg.slogdet(S)[1].",
-            ),
-        ]
+        expected, mistakes = _elbo_mistakes(m, S, Phi, t, lam, beta)
         got = _call(fn, (m.copy(), S.copy(), Phi.copy(), t.copy(), lam, beta), check)
         _diagnose(check, got, expected, mistakes, "the ELBO")
     _ok("the closed-form ELBO matches course_lib.vi.linear_gaussian_elbo on two problems.", hidden)
+
+
+def _mean_field_mistakes(post, precision, Phi, t, lam, beta) -> dict[str, list[tuple[str, np.ndarray, str]]]:
+    """What each typical mistake of ``check_mean_field`` returns for ``m`` and for ``s2``."""
+    return {
+        "m": [
+            (
+                "prior_mean",
+                np.zeros_like(post.mean),
+                "m is the prior mean 0; the optimal q is centred at "
+                "the posterior mean m_N = beta S_N Phi^T t.",
+            ),
+            (
+                "beta_missing_m",
+                np.linalg.solve(precision, Phi.T @ t),
+                f"m is off by the factor beta = {beta}: the posterior mean is m_N = beta S_N Phi^T t, "
+                "i.e. beta * np.linalg.solve(precision, Phi.T @ t).",
+            ),
+        ],
+        "s2": [
+            (
+                "marginal_variances",
+                np.diag(post.cov),
+                "s2 = diag(S_N) are the posterior's marginal variances: that q minimises KL(p || q), not "
+                "the ELBO's KL(q || p). Mean-field VI matches the precision: s2_i = 1 / (S_N^-1)_ii, "
+                "which is smaller (VI underestimates the variance).",
+            ),
+            (
+                "prior_variance",
+                np.full(Phi.shape[1], 1 / lam),
+                "s2 is the prior variance 1/lambda (1 / lam); use the posterior precision's "
+                "diagonal, 1 / (S_N^-1)_ii.",
+            ),
+            (
+                "std_not_variance",
+                np.sqrt(1.0 / np.diag(precision)),
+                "you returned standard deviations; s2 asks for variances 1 / (S_N^-1)_ii.",
+            ),
+        ],
+    }
 
 
 @_graded
@@ -170,54 +216,11 @@ def check_mean_field(
     if not isinstance(got, (tuple, list)) or len(got) != 2:
         raise CheckFailed(check, "return a pair (m, s2): the means and the variances of q.", "type")
     m, s2 = got
+    mistakes = _mean_field_mistakes(post, precision, Phi, t, lam, beta)
     if part in (None, "m"):
-        _diagnose(
-            check,
-            m,
-            post.mean,
-            [
-                (
-                    "prior_mean",
-                    np.zeros_like(post.mean),
-                    "m is the prior mean 0; the optimal q is centred at "
-                    "the posterior mean m_N = beta S_N Phi^T t.",
-                ),
-                (
-                    "beta_missing_m",
-                    np.linalg.solve(precision, Phi.T @ t),
-                    f"m is off by the factor beta = {beta}: the posterior mean is m_N = beta S_N Phi^T t, "
-                    "i.e. beta * np.linalg.solve(precision, Phi.T @ t).",
-                ),
-            ],
-            "m",
-        )
+        _diagnose(check, m, post.mean, mistakes["m"], "m")
     if part in (None, "s2"):
-        _diagnose(
-            check,
-            s2,
-            1.0 / np.diag(precision),
-            [
-                (
-                    "marginal_variances",
-                    np.diag(post.cov),
-                    "s2 = diag(S_N) are the posterior's marginal variances: that q minimises KL(p || q), not "
-                    "the ELBO's KL(q || p). Mean-field VI matches the precision: s2_i = 1 / (S_N^-1)_ii, "
-                    "which is smaller (VI underestimates the variance).",
-                ),
-                (
-                    "prior_variance",
-                    np.full(Phi.shape[1], 1 / lam),
-                    "s2 is the prior variance 1/lambda (1 / lam); use the posterior precision's "
-                    "diagonal, 1 / (S_N^-1)_ii.",
-                ),
-                (
-                    "std_not_variance",
-                    np.sqrt(1.0 / np.diag(precision)),
-                    "you returned standard deviations; s2 asks for variances 1 / (S_N^-1)_ii.",
-                ),
-            ],
-            "s2",
-        )
+        _diagnose(check, s2, 1.0 / np.diag(precision), mistakes["s2"], "s2")
     what = {
         None: "q has the posterior mean and variances 1/diag(precision): smaller than the marginals.",
         "m": "q's means are the posterior mean m_N.",

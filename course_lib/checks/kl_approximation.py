@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 import numpy as np
 
@@ -190,6 +191,60 @@ def _fit_reference(grid: tuple[float, float, int]):
     return fit.log_alpha, fit.reference, fit.constants
 
 
+def _diagnose_fit(check: str, got: np.ndarray, grid: tuple[float, float, int], tol: float) -> NoReturn:
+    """Raise the hint for constants that are not the reference fit on ``grid``."""
+    la, ref_values, ref = _fit_reference(grid)
+    if np.allclose(got, (kl_lib.K1, kl_lib.K2, kl_lib.K3), atol=1e-5, rtol=0):
+        raise CheckFailed(
+            check,
+            "these are the published constants, your starting point: run "
+            "optimize.least_squares and return its solution (`.x`).",
+            "published",
+        )
+    if np.allclose(got, _fit_variant(grid, "ok+tied"), atol=tol, rtol=0):
+        raise CheckFailed(
+            check,
+            "you tied C = -k1 during the fit; the paper's procedure fixes C at "
+            "-(gamma + ln 2)/2 = -0.6352 (the alpha -> infinity limit) and lets k1 move: "
+            "the model is neg_kl_approx(...) + k1 - kl.C_INF.",
+            "tied",
+        )
+    if np.allclose(got, _fit_variant(grid, "ok+c_sign"), atol=tol, rtol=0):
+        raise CheckFailed(
+            check,
+            "your model adds C_INF: with the constant fixed the model is "
+            "neg_kl_approx(...) + k1 - kl.C_INF (C = -0.6352, not +0.6352).",
+            "c_sign",
+        )
+    # a wrong approximation written inside fn: the constants fit that wrong form best
+    errors = {
+        form: float(np.max(np.abs(np.nan_to_num(values + got[0] - kl_lib.C_INF - ref_values, nan=np.inf))))
+        for form, values in _approx_variants(la, *got).items()
+    }
+    form = min(errors, key=errors.get)
+    if form != "ok" and errors[form] < 0.5 * errors["ok"]:
+        raise CheckFailed(
+            check,
+            "your fit uses a wrong approximation inside fit_constants: "
+            + _APPROX_HINTS[form]
+            + " Call neg_kl_approx rather than writing the "
+            "formula again.",
+            "wrong_approx",
+        )
+    model = kl_lib.neg_kl_molchanov(la, *got) + got[0] - kl_lib.C_INF
+    mine = float(np.max(np.abs(model - ref_values)))
+    best = float(np.max(np.abs(kl_lib.neg_kl_molchanov(la, *ref) + ref[0] - kl_lib.C_INF - ref_values)))
+    raise CheckFailed(
+        check,
+        f"your constants ({got[0]:.2f}, {got[1]:.2f}, {got[2]:.2f}) are not the "
+        f"least-squares fit: with C = -0.6352 they miss the reference by up to {mine:.3g} "
+        f"on the grid, the best fit by {best:.2g}. Check that the residual is model "
+        "minus reference on the grid you were given, and that the solver converged "
+        "(tight xtol/ftol/gtol).",
+        "wrong",
+    )
+
+
 @_graded
 def check_fit(
     fn: Callable[[np.ndarray, np.ndarray], Sequence[float]],
@@ -248,52 +303,4 @@ def check_fit(
     if np.allclose(got, ref, atol=tol, rtol=0):
         _ok(f"k = ({got[0]:.4f}, {got[1]:.4f}, {got[2]:.4f}) match the paper procedure's fit.", hidden)
         return constants
-    if np.allclose(got, (kl_lib.K1, kl_lib.K2, kl_lib.K3), atol=1e-5, rtol=0):
-        raise CheckFailed(
-            check,
-            "these are the published constants, your starting point: run "
-            "optimize.least_squares and return its solution (`.x`).",
-            "published",
-        )
-    if np.allclose(got, _fit_variant(grid, "ok+tied"), atol=tol, rtol=0):
-        raise CheckFailed(
-            check,
-            "you tied C = -k1 during the fit; the paper's procedure fixes C at "
-            "-(gamma + ln 2)/2 = -0.6352 (the alpha -> infinity limit) and lets k1 move: "
-            "the model is neg_kl_approx(...) + k1 - kl.C_INF.",
-            "tied",
-        )
-    if np.allclose(got, _fit_variant(grid, "ok+c_sign"), atol=tol, rtol=0):
-        raise CheckFailed(
-            check,
-            "your model adds C_INF: with the constant fixed the model is "
-            "neg_kl_approx(...) + k1 - kl.C_INF (C = -0.6352, not +0.6352).",
-            "c_sign",
-        )
-    # a wrong approximation written inside fn: the constants fit that wrong form best
-    errors = {
-        form: float(np.max(np.abs(np.nan_to_num(values + got[0] - kl_lib.C_INF - ref_values, nan=np.inf))))
-        for form, values in _approx_variants(la, *got).items()
-    }
-    form = min(errors, key=errors.get)
-    if form != "ok" and errors[form] < 0.5 * errors["ok"]:
-        raise CheckFailed(
-            check,
-            "your fit uses a wrong approximation inside fit_constants: "
-            + _APPROX_HINTS[form]
-            + " Call neg_kl_approx rather than writing the "
-            "formula again.",
-            "wrong_approx",
-        )
-    model = kl_lib.neg_kl_molchanov(la, *got) + got[0] - kl_lib.C_INF
-    mine = float(np.max(np.abs(model - ref_values)))
-    best = float(np.max(np.abs(kl_lib.neg_kl_molchanov(la, *ref) + ref[0] - kl_lib.C_INF - ref_values)))
-    raise CheckFailed(
-        check,
-        f"your constants ({got[0]:.2f}, {got[1]:.2f}, {got[2]:.2f}) are not the "
-        f"least-squares fit: with C = -0.6352 they miss the reference by up to {mine:.3g} "
-        f"on the grid, the best fit by {best:.2g}. Check that the residual is model "
-        "minus reference on the grid you were given, and that the solver converged "
-        "(tight xtol/ftol/gtol).",
-        "wrong",
-    )
+    _diagnose_fit(check, got, grid, tol)

@@ -389,6 +389,50 @@ def check_negative_elbo(fn: Callable[..., torch.Tensor], hidden: int | None = No
     _ok("loss = N * mean cross-entropy + beta * KL.", hidden)
 
 
+def _run_trained(check: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """The eval-mode test error and compression of the student's network; raise if it fails or is noisy."""
+    from course_lib.sparsity import compression
+    from course_lib.train import evaluate
+
+    model.eval()
+    try:
+        with torch.no_grad():
+            a, b = model(x[:64]), model(x[:64])
+        error = evaluate(model, x, y)
+        ratio = compression(model)
+    except Exception as exc:  # the student's layer code, run by the check
+        raise CheckFailed(
+            check,
+            f"running your network on the test images raised "
+            f"{type(exc).__name__}: {exc}{_where_in_student_code(exc)}. Run the "
+            "checks of the tasks above: the network is built from those functions.",
+            "error",
+        ) from None
+    if not torch.equal(a, b):
+        raise CheckFailed(
+            check,
+            "in eval mode the network gives different outputs for the same input: "
+            "it evaluates with noise. The test-time net is the pruned mean.",
+            "noisy",
+        )
+    return error, ratio
+
+
+def _reference_sparsity(model: nn.Module, default: float) -> float:
+    """The pruned fraction counted with the library's log alpha of each sparse layer's parameters."""
+    layers = [
+        m
+        for m in model.modules()
+        if isinstance(getattr(m, "theta", None), torch.Tensor)
+        and isinstance(getattr(m, "log_sigma2", None), torch.Tensor)
+    ]
+    if not layers:
+        return default
+    with torch.no_grad():
+        kept = sum(int((_ref_log_alpha(m.theta, m.log_sigma2) < m.threshold).sum()) for m in layers)
+    return 1.0 - kept / sum(m.theta.numel() for m in layers)
+
+
 @_graded
 def check_trained(
     model: nn.Module,
@@ -428,9 +472,6 @@ def check_trained(
     ValueError
         A target outside its range, or no target.
     """
-    from course_lib.sparsity import compression
-    from course_lib.train import evaluate
-
     check = "check_trained"
     if not isinstance(model, nn.Module):
         raise CheckFailed(check, f"pass the trained network, got {type(model).__name__}.", "type")
@@ -440,38 +481,10 @@ def check_trained(
         raise ValueError(
             f"max_error must be in (0, 1) and min_sparsity in [0, 1), got {max_error!r} and {min_sparsity!r}."
         )
-    model.eval()
-    try:
-        with torch.no_grad():
-            a, b = model(x[:64]), model(x[:64])
-        error = evaluate(model, x, y)
-        ratio = compression(model)
-    except Exception as exc:  # the student's layer code, run by the check
-        raise CheckFailed(
-            check,
-            f"running your network on the test images raised "
-            f"{type(exc).__name__}: {exc}{_where_in_student_code(exc)}. Run the "
-            "checks of the tasks above: the network is built from those functions.",
-            "error",
-        ) from None
-    if not torch.equal(a, b):
-        raise CheckFailed(
-            check,
-            "in eval mode the network gives different outputs for the same input: "
-            "it evaluates with noise. The test-time net is the pruned mean.",
-            "noisy",
-        )
+    error, ratio = _run_trained(check, model, x, y)
     sparsity = 1.0 - 1.0 / ratio  # the pruned fraction; ratio = total / kept weights (inf: all pruned)
     if hidden is not None:  # recount with the library's log alpha (not the model's own mask)
-        layers = [
-            m
-            for m in model.modules()
-            if isinstance(getattr(m, "theta", None), torch.Tensor)
-            and isinstance(getattr(m, "log_sigma2", None), torch.Tensor)
-        ]
-        with torch.no_grad():
-            kept = sum(int((_ref_log_alpha(m.theta, m.log_sigma2) < m.threshold).sum()) for m in layers)
-        sparsity = 1.0 - kept / sum(m.theta.numel() for m in layers) if layers else sparsity
+        sparsity = _reference_sparsity(model, default=sparsity)
     result = {"error": error, "sparsity": sparsity, "compression": ratio}
     if max_error is not None and error > max_error:
         raise CheckFailed(
