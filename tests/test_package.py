@@ -83,7 +83,7 @@ def test_metadata_name_version_and_entry_point(dists):
     assert meta["Name"] == DIST
     assert meta["Version"] == _source_version()
     assert dists["wheel"].name.startswith(f"bayesian_dnn_course-{_source_version()}-")
-    assert re.search(r"^course-train = course_lib\.train:main$", entry_points, re.M), entry_points
+    assert re.search(r"^course-train = course_lib\.train_cli:main$", entry_points, re.M), entry_points
 
 
 def _pins() -> dict[str, str]:
