@@ -302,6 +302,8 @@ def test_play_buttons_animate(browser, origin):
     DEAD_PLAYS.clear()
     for page in pages:
         res = exercise_page(browser, origin, page, play=True)
+        if page in RESULTS:  # counted in screenshots/explorables.json and the terminal summary
+            RESULTS[page]["plays"] += res["plays"]
         assert res["plays"] >= 1, f"{page}: a PlayModel in the page but no Play button was pressed ({res})"
         assert not DEAD_PLAYS, f"{page}: Play did not advance the slider in 10 s ({DEAD_PLAYS})"
         assert not res["problems"], f"{page}: {res['problems'][:4]}"
