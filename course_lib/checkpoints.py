@@ -13,6 +13,7 @@
 A checkpoint is read with ``torch.load(weights_only=True)`` (:func:`load_checkpoint`) and a
 damaged, foreign or mismatched one is refused with :class:`CheckpointError`.
 """
+
 from __future__ import annotations
 
 import json
@@ -64,8 +65,9 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
             f"{path}: not a course_lib.train checkpoint of format {CHECKPOINT_FORMAT}. "
             "Delete it to start the run over, or point --out at another folder."
         )
-    state["history"] = [{("kl_weight" if k == "beta" else k): v for k, v in row.items()}
-                        for row in state.get("history", [])]
+    state["history"] = [
+        {("kl_weight" if k == "beta" else k): v for k, v in row.items()} for row in state.get("history", [])
+    ]
     return state
 
 
@@ -97,8 +99,7 @@ def resume_state(path: Path | None, config: dict, resume: bool) -> dict | None:
         )
     state = load_checkpoint(path)
     if state["config"] != config:
-        diff = {k: (state["config"].get(k), v) for k, v in config.items()
-                if state["config"].get(k) != v}
+        diff = {k: (state["config"].get(k), v) for k, v in config.items() if state["config"].get(k) != v}
         raise CheckpointError(
             f"{path} belongs to a run with other settings (checkpoint vs now: {diff}); "
             "resume with the same flags, or choose another --out."
@@ -106,9 +107,16 @@ def resume_state(path: Path | None, config: dict, resume: bool) -> dict | None:
     return state
 
 
-def checkpoint_state(config: dict, epoch: int, seconds: float, net: nn.Module,
-                     opt: torch.optim.Optimizer, generator: torch.Generator, device: torch.device,
-                     history: list[dict]) -> dict:
+def checkpoint_state(
+    config: dict,
+    epoch: int,
+    seconds: float,
+    net: nn.Module,
+    opt: torch.optim.Optimizer,
+    generator: torch.Generator,
+    device: torch.device,
+    history: list[dict],
+) -> dict:
     """What ``checkpoint.pt`` holds after epoch ``epoch`` (counted from 1).
 
     The RNG states are the batch order's ``generator``, the global torch RNG (the noise of the
@@ -117,13 +125,21 @@ def checkpoint_state(config: dict, epoch: int, seconds: float, net: nn.Module,
     rng = {"batch": generator.get_state(), "torch": torch.get_rng_state()}
     if device.type == "cuda":
         rng["cuda"] = torch.cuda.get_rng_state(device)
-    return {"format": CHECKPOINT_FORMAT, "config": config, "epoch": epoch, "seconds": seconds,
-            "model": net.state_dict(), "optimizer": opt.state_dict(), "rng": rng,
-            "history": history}
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "config": config,
+        "epoch": epoch,
+        "seconds": seconds,
+        "model": net.state_dict(),
+        "optimizer": opt.state_dict(),
+        "rng": rng,
+        "history": history,
+    }
 
 
-def restore_state(state: dict, net: nn.Module, opt: torch.optim.Optimizer,
-                  generator: torch.Generator, device: torch.device) -> tuple[list[dict], int, float]:
+def restore_state(
+    state: dict, net: nn.Module, opt: torch.optim.Optimizer, generator: torch.Generator, device: torch.device
+) -> tuple[list[dict], int, float]:
     """Load a checkpoint's model, optimizer and RNG states in place.
 
     Returns
@@ -143,8 +159,13 @@ def restore_state(state: dict, net: nn.Module, opt: torch.optim.Optimizer,
 def git_commit() -> str | None:
     """The git commit of the code that runs (None outside a git checkout)."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-                             capture_output=True, text=True, timeout=10)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         return out.stdout.strip() or None if out.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
         return None

@@ -12,6 +12,7 @@ by the recipe (:meth:`course_lib.recipes.Recipe.kl_weight`).  ``f`` is a
 :mod:`course_lib.models` network, whose ``kl()`` is the sum of its sparse layers' KL terms
 (0 for the dense baseline, whose objective is then plain N times the cross-entropy).
 """
+
 from __future__ import annotations
 
 import torch
@@ -36,8 +37,14 @@ def negative_elbo(ce: torch.Tensor, kl: torch.Tensor, n_train: int, kl_weight: f
     return n_train * ce + kl_weight * kl if kl.requires_grad else n_train * ce
 
 
-def training_step(net: nn.Module, opt: torch.optim.Optimizer, xb: torch.Tensor,
-                  yb: torch.Tensor, n_train: int, kl_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
+def training_step(
+    net: nn.Module,
+    opt: torch.optim.Optimizer,
+    xb: torch.Tensor,
+    yb: torch.Tensor,
+    n_train: int,
+    kl_weight: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimizer step on the negative ELBO ``n_train * mean CE + kl_weight * KL``.
 
     Parameters

@@ -10,6 +10,7 @@ Two recipes per model: :data:`PAPER` (the paper's, as its authors' code runs the
 for a GPU) and :data:`QUICK` (sized for the course's 2-core CPU).  :func:`get_recipe` picks one
 by name, or checks a recipe of your own, for a model name of :data:`course_lib.models.MODELS`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -98,8 +99,10 @@ class Recipe:
             "lr_hold": V.nonnegative_int(self.lr_hold, "Recipe.lr_hold"),
             "lr": V.positive_float(self.lr, "Recipe.lr"),
             "lr_final_frac": V.positive_float(self.lr_final_frac, "Recipe.lr_final_frac"),
-            **{field: V.finite_float(getattr(self, field), f"Recipe.{field}")
-               for field in ("kl_start", "kl_full", "log_sigma2_init", "threshold")},
+            **{
+                field: V.finite_float(getattr(self, field), f"Recipe.{field}")
+                for field in ("kl_start", "kl_full", "log_sigma2_init", "threshold")
+            },
             "init": V.one_of(self.init, "Recipe.init", INITS),
             "inputs": V.one_of(self.inputs, "Recipe.inputs", INPUTS),
             "train_clip": V.boolean(self.train_clip, "Recipe.train_clip"),
@@ -133,12 +136,35 @@ class Recipe:
 #: (``lr_linear``), LeNet-5 decays linearly from the start (``lr_linear_to0``).  Their last
 #: epoch runs at lr / 100 and lr / 200 (the authors' loop ends at exactly 0).
 PAPER: dict[str, Recipe] = {
-    "lenet300": Recipe("paper", epochs=200, batch_size=100, lr=1e-3, lr_final_frac=1 / 100,
-                       kl_start=5.0, kl_full=20.0, log_sigma2_init=-10.0, threshold=3.0,
-                       lr_hold=100, init="paper", inputs="center", train_clip=True),
-    "lenet5": Recipe("paper", epochs=200, batch_size=100, lr=1e-3, lr_final_frac=1 / 200,
-                     kl_start=5.0, kl_full=20.0, log_sigma2_init=-10.0, threshold=3.0,
-                     init="paper", inputs="center", train_clip=True),
+    "lenet300": Recipe(
+        "paper",
+        epochs=200,
+        batch_size=100,
+        lr=1e-3,
+        lr_final_frac=1 / 100,
+        kl_start=5.0,
+        kl_full=20.0,
+        log_sigma2_init=-10.0,
+        threshold=3.0,
+        lr_hold=100,
+        init="paper",
+        inputs="center",
+        train_clip=True,
+    ),
+    "lenet5": Recipe(
+        "paper",
+        epochs=200,
+        batch_size=100,
+        lr=1e-3,
+        lr_final_frac=1 / 200,
+        kl_start=5.0,
+        kl_full=20.0,
+        log_sigma2_init=-10.0,
+        threshold=3.0,
+        init="paper",
+        inputs="center",
+        train_clip=True,
+    ),
 }
 
 #: CPU-sized schedules (the course's design, tuned on the 2-core CPU): Adam at 3e-3 decayed
@@ -149,11 +175,29 @@ PAPER: dict[str, Recipe] = {
 #: an AMD EPYC: round-off differs between CPUs); LeNet-5, 4 epochs, 0.94 % at 111x (0.93 % at
 #: 79x without train_clip, on the EPYC; see benchmarks/README.md).
 QUICK: dict[str, Recipe] = {
-    "lenet300": Recipe("quick", epochs=8, batch_size=100, lr=3e-3, lr_final_frac=0.05,
-                       kl_start=0.5, kl_full=2.0, log_sigma2_init=-10.0, threshold=3.0),
-    "lenet5": Recipe("quick", epochs=4, batch_size=100, lr=3e-3, lr_final_frac=0.05,
-                     kl_start=0.25, kl_full=1.5, log_sigma2_init=-10.0, threshold=3.0,
-                     train_clip=True),
+    "lenet300": Recipe(
+        "quick",
+        epochs=8,
+        batch_size=100,
+        lr=3e-3,
+        lr_final_frac=0.05,
+        kl_start=0.5,
+        kl_full=2.0,
+        log_sigma2_init=-10.0,
+        threshold=3.0,
+    ),
+    "lenet5": Recipe(
+        "quick",
+        epochs=4,
+        batch_size=100,
+        lr=3e-3,
+        lr_final_frac=0.05,
+        kl_start=0.25,
+        kl_full=1.5,
+        log_sigma2_init=-10.0,
+        threshold=3.0,
+        train_clip=True,
+    ),
 }
 
 #: Recipe names (the trainer's ``--recipe`` flag).

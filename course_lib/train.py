@@ -10,8 +10,7 @@ recipe's schedule::
         set_lr(opt, recipe.lr_at(epoch))
         ce_sum, kl, kl_weight = train_epoch(net, opt, x_train, y_train, gen, recipe, epoch, sparse)
         check_finite(ce_sum / N, kl)               # TrainingDiverged
-        history.append(row)                        # lr, kl_weight, train CE, KL, test error (of
-                                                   # prediction.predict: the mean net), ...
+        history.append(row)                        # lr, kl_weight, train CE, KL, test error, ...
         save_checkpoint(DIR / "checkpoint.pt", checkpoint_state(...))
         on_epoch(epoch + 1, net, row)
 
@@ -25,6 +24,7 @@ run writes ``DIR/metrics.json`` (:mod:`course_lib.checkpoints`).
 From the shell: ``python -m course_lib.train --model lenet5 --recipe quick --out runs/q``
 (:mod:`course_lib.train_cli`).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -38,8 +38,16 @@ from typing import Callable
 import torch
 
 from course_lib import validation as V
-from course_lib.checkpoints import (CHECKPOINT_NAME, checkpoint_state, git_commit, provenance,
-                                    restore_state, resume_state, save_checkpoint, write_metrics)
+from course_lib.checkpoints import (
+    CHECKPOINT_NAME,
+    checkpoint_state,
+    git_commit,
+    provenance,
+    restore_state,
+    resume_state,
+    save_checkpoint,
+    write_metrics,
+)
 from course_lib.data import batches, center_inputs, mnist_tensors
 from course_lib.models import build_model
 from course_lib.objective import training_step
@@ -60,8 +68,7 @@ class EpochHookError(RuntimeError):
     """The ``on_epoch`` hook of :func:`train` raised; the original error is its ``__cause__``."""
 
 
-def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
-             batch_size: int = 2000) -> float:
+def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 2000) -> float:
     """Deprecated, until chapters 8-9 and A4 are re-run (issue 15): the test error is
     ``scores.error_rate(prediction.predict(model, x, batch_size), y)``."""
     return error_rate(predict(model, x, batch_size), y)
@@ -69,23 +76,28 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
 
 # --- the steps of train(), in the order it takes them -----------------------------------------
 
+
 def _check_hooks(on_step: object, on_epoch: object) -> None:
     for hook_name, hook in (("on_step", on_step), ("on_epoch", on_epoch)):
         if hook is not None and not callable(hook):
-            raise TypeError(f"{hook_name} must be a function (or None), got "
-                            f"{type(hook).__name__} {hook!r}.")
+            raise TypeError(f"{hook_name} must be a function (or None), got {type(hook).__name__} {hook!r}.")
 
 
 def _run_config(model_name: str, sparse: bool, rec: Recipe, seed: int, limit: int | None) -> dict:
     """The settings that make a run (a checkpoint resumes only a run with the same ones)."""
-    return {"model": model_name, "sparse": V.boolean(sparse, "sparse"), "recipe": rec.name,
-            "epochs": rec.epochs, "seed": V.nonnegative_int(seed, "seed"),
-            "limit": None if limit is None else V.positive_int(limit, "limit", meaning="training images"),
-            "batch_size": rec.batch_size, "recipe_settings": dataclasses.asdict(rec)}
+    return {
+        "model": model_name,
+        "sparse": V.boolean(sparse, "sparse"),
+        "recipe": rec.name,
+        "epochs": rec.epochs,
+        "seed": V.nonnegative_int(seed, "seed"),
+        "limit": None if limit is None else V.positive_int(limit, "limit", meaning="training images"),
+        "batch_size": rec.batch_size,
+        "recipe_settings": dataclasses.asdict(rec),
+    }
 
 
-def load_data(rec: Recipe, device: torch.device, limit: int | None = None,
-              data: Data | None = None) -> Data:
+def load_data(rec: Recipe, device: torch.device, limit: int | None = None, data: Data | None = None) -> Data:
     """``(x_train, y_train, x_test, y_test)`` on ``device``, preprocessed as ``rec.inputs`` says.
 
     MNIST (:func:`course_lib.data.mnist_tensors`) unless ``data`` gives the four tensors;
@@ -107,12 +119,18 @@ def load_data(rec: Recipe, device: torch.device, limit: int | None = None,
     return x_tr, y_tr, x_te, y_te
 
 
-def build(model_name: str, sparse: bool, rec: Recipe, seed: int,
-          device: torch.device) -> tuple[torch.nn.Module, torch.optim.Optimizer, torch.Generator]:
+def build(
+    model_name: str, sparse: bool, rec: Recipe, seed: int, device: torch.device
+) -> tuple[torch.nn.Module, torch.optim.Optimizer, torch.Generator]:
     """The network (seeded, initialised as ``rec.init`` says), its Adam and the batch-order RNG."""
     torch.manual_seed(seed)
-    net = build_model(model_name, sparse=sparse, threshold=rec.threshold,
-                      log_sigma2_init=rec.log_sigma2_init, train_clip=rec.train_clip)
+    net = build_model(
+        model_name,
+        sparse=sparse,
+        threshold=rec.threshold,
+        log_sigma2_init=rec.log_sigma2_init,
+        train_clip=rec.train_clip,
+    )
     if rec.init == "paper":
         init_like_paper_(net)
     net = net.to(device)
@@ -161,6 +179,7 @@ def train_epoch(
     order = batches(n_train, rec.batch_size, generator, x.device)
     if progress:
         from tqdm.auto import tqdm
+
         order = tqdm(order, total=steps, desc=f"epoch {epoch + 1}/{rec.epochs}", leave=False)
     for step, idx in enumerate(order):
         kl_weight = rec.kl_weight(epoch + (step + 1) / steps) if sparse else 0.0
@@ -175,45 +194,102 @@ def check_finite(train_ce: float, kl: float, epoch: int, lr: float, ckpt_path: P
     """Raise :class:`TrainingDiverged` if the epoch's train CE or KL is NaN or infinite."""
     if math.isfinite(train_ce) and math.isfinite(kl):
         return
-    last = (f"the last good state is in {ckpt_path} (epoch {epoch})"
-            if ckpt_path is not None and epoch > 0 else "nothing was saved")
+    last = (
+        f"the last good state is in {ckpt_path} (epoch {epoch})"
+        if ckpt_path is not None and epoch > 0
+        else "nothing was saved"
+    )
     raise TrainingDiverged(
         f"training diverged in epoch {epoch + 1}: mean train CE = {train_ce}, KL = {kl}; "
         f"{last}. Check the inputs for NaN/inf, or lower the learning rate (now {lr:g})."
     )
 
 
+def _epoch_row(
+    epoch: int,
+    lr: float,
+    kl_weight: float,
+    train_ce: float,
+    kl: float,
+    seconds: float,
+    net: torch.nn.Module,
+    x_test: torch.Tensor,
+    y_test: torch.Tensor,
+) -> dict:
+    """The history row of epoch ``epoch`` (from 0): its settings, train terms and the mean net's scores.
+
+    ``test_error`` is the error of :func:`course_lib.prediction.predict` (the mean network,
+    pruned), ``compression`` and ``layer_sparsity`` those of :mod:`course_lib.sparsity`, and
+    ``seconds`` the training time so far.
+    """
+    return {
+        "epoch": epoch + 1,
+        "lr": lr,
+        "kl_weight": kl_weight,
+        "train_ce": train_ce,
+        "kl": kl,
+        "test_error": error_rate(predict(net, x_test), y_test),
+        "compression": compression(net),
+        "layer_sparsity": layer_sparsity(net),
+        "seconds": seconds,
+    }
+
+
 def progress_line(row: dict) -> str:
     """The one line ``train(log=True)`` prints after an epoch."""
-    return (f"epoch {row['epoch']:3d}  lr {row['lr']:.2e}  kl_weight {row['kl_weight']:.2f}  "
-            f"train CE {row['train_ce']:.4f}  test error {100 * row['test_error']:.2f} %  "
-            f"compression {row['compression']:.1f}x  ({row['seconds']:.0f} s)")
+    return (
+        f"epoch {row['epoch']:3d}  lr {row['lr']:.2e}  kl_weight {row['kl_weight']:.2f}  "
+        f"train CE {row['train_ce']:.4f}  test error {100 * row['test_error']:.2f} %  "
+        f"compression {row['compression']:.1f}x  ({row['seconds']:.0f} s)"
+    )
 
 
-def _call_epoch_hook(hook: Callable, epoch: int, net: torch.nn.Module, row: dict,
-                     dev: torch.device, ckpt_path: Path | None) -> None:
+def _call_epoch_hook(
+    hook: Callable, epoch: int, net: torch.nn.Module, row: dict, dev: torch.device, ckpt_path: Path | None
+) -> None:
     """Run ``hook(epoch, net, row)`` with the torch RNG restored afterwards; wrap its errors."""
     try:
         with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
             hook(epoch, net, {**row, "layer_sparsity": dict(row["layer_sparsity"])})
     except Exception as exc:
-        kept = (f"the checkpoint of epoch {epoch} is in {ckpt_path}; fix the hook and call train "
-                f"again with resume=True to continue" if ckpt_path is not None
-                else "fix the hook and run again")
+        kept = (
+            f"the checkpoint of epoch {epoch} is in {ckpt_path}; fix the hook and call train "
+            f"again with resume=True to continue"
+            if ckpt_path is not None
+            else "fix the hook and run again"
+        )
         name = getattr(hook, "__qualname__", type(hook).__name__)
-        raise EpochHookError(f"the on_epoch hook {name} raised {type(exc).__name__} after epoch "
-                             f"{epoch}: {exc}. Training stopped there; {kept}.") from exc
+        raise EpochHookError(
+            f"the on_epoch hook {name} raised {type(exc).__name__} after epoch "
+            f"{epoch}: {exc}. Training stopped there; {kept}."
+        ) from exc
 
 
-def _run_metrics(config: dict, dev: torch.device, commit: str | None, net: torch.nn.Module,
-                 n_train: int, seconds: float, history: list[dict]) -> dict:
+def _run_metrics(
+    config: dict,
+    dev: torch.device,
+    commit: str | None,
+    net: torch.nn.Module,
+    n_train: int,
+    seconds: float,
+    history: list[dict],
+) -> dict:
     """What ``metrics.json`` holds: the settings, where and from which commit it ran, the results."""
-    return {**config, **provenance(dev), "commit": commit, "n_train": n_train, "seconds": seconds,
-            "test_error": history[-1]["test_error"], "compression": compression(net),
-            "layer_sparsity": layer_sparsity(net), "history": history}
+    return {
+        **config,
+        **provenance(dev),
+        "commit": commit,
+        "n_train": n_train,
+        "seconds": seconds,
+        "test_error": history[-1]["test_error"],
+        "compression": compression(net),
+        "layer_sparsity": layer_sparsity(net),
+        "history": history,
+    }
 
 
 # --- the loop -----------------------------------------------------------------------------------
+
 
 def train(
     model_name: str = "lenet300",
@@ -316,7 +392,9 @@ def train(
     x_tr, y_tr, x_te, y_te = load_data(rec, dev, config["limit"], data)
     n_train = len(x_tr)
     net, opt, gen = build(model_name, config["sparse"], rec, config["seed"], dev)
-    history, start_epoch, seconds = ([], 0, 0.0) if state is None else restore_state(state, net, opt, gen, dev)
+    history, start_epoch, seconds = (
+        ([], 0, 0.0) if state is None else restore_state(state, net, opt, gen, dev)
+    )
     if log and state is not None:
         print(f"resumed from {ckpt_path} after epoch {start_epoch}")
     if ckpt_path is not None:
@@ -325,21 +403,20 @@ def train(
     for epoch in range(start_epoch, rec.epochs):
         t0 = time.perf_counter()
         lr = set_lr(opt, rec.lr_at(epoch))
-        ce_sum, kl, kl_weight = train_epoch(net, opt, x_tr, y_tr, gen, rec, epoch, config["sparse"],
-                                            progress, on_step)
+        ce_sum, kl, kl_weight = train_epoch(
+            net, opt, x_tr, y_tr, gen, rec, epoch, config["sparse"], progress, on_step
+        )
         seconds += time.perf_counter() - t0
         train_ce, kl = float(ce_sum) / n_train, float(kl)  # the epoch's one read-back
         check_finite(train_ce, kl, epoch, lr, ckpt_path)
-        row = {"epoch": epoch + 1, "lr": lr, "kl_weight": kl_weight, "train_ce": train_ce, "kl": kl,
-               "test_error": error_rate(predict(net, x_te), y_te),
-               "compression": compression(net), "layer_sparsity": layer_sparsity(net),
-               "seconds": seconds}
+        row = _epoch_row(epoch, lr, kl_weight, train_ce, kl, seconds, net, x_te, y_te)
         history.append(row)
         if log:
             print(progress_line(row))
         if ckpt_path is not None:
-            save_checkpoint(ckpt_path, checkpoint_state(config, epoch + 1, seconds, net, opt, gen,
-                                                        dev, history))
+            save_checkpoint(
+                ckpt_path, checkpoint_state(config, epoch + 1, seconds, net, opt, gen, dev, history)
+            )
         if on_epoch is not None:
             _call_epoch_hook(on_epoch, epoch + 1, net, row, dev, ckpt_path)
 

@@ -11,6 +11,7 @@ Each flag is an argument of :func:`course_lib.train.train`.  The output folder g
 so a killed run continues with ``--resume``.  The exit status is 0 on success and 2 for a bad
 flag, a checkpoint that cannot be resumed, or a diverged run (the message says which).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,6 +31,7 @@ from course_lib.train import TrainingDiverged, train
 
 def _count(flag: str) -> Callable[[str], int]:
     """The argparse ``type`` of a flag that takes a positive integer (checked by validation)."""
+
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -39,6 +41,7 @@ def _count(flag: str) -> Callable[[str], int]:
             return V.positive_int(value, flag)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
+
     return parse
 
 
@@ -47,23 +50,33 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m course_lib.train",
         description="Train LeNet-300-100 or LeNet-5 with sparse variational dropout (or dense) "
-                    "on MNIST; writes DIR/checkpoint.pt every epoch and DIR/metrics.json at the end.")
+        "on MNIST; writes DIR/checkpoint.pt every epoch and DIR/metrics.json at the end.",
+    )
     p.add_argument("--model", required=True, choices=sorted(MODELS), help="the network")
     p.add_argument("--dense", action="store_true", help="train the dense baseline (no KL)")
-    p.add_argument("--recipe", default="quick", choices=RECIPES,
-                   help="'paper': 200 epochs as in the paper; 'quick': the CPU schedule (default)")
-    p.add_argument("--epochs", type=_count("--epochs"), default=None,
-                   help="override the recipe's number of epochs")
+    p.add_argument(
+        "--recipe",
+        default="quick",
+        choices=RECIPES,
+        help="'paper': 200 epochs as in the paper; 'quick': the CPU schedule (default)",
+    )
+    p.add_argument(
+        "--epochs", type=_count("--epochs"), default=None, help="override the recipe's number of epochs"
+    )
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
-    p.add_argument("--out", default=None,
-                   help="output folder (default runs/<model>-<recipe>[-dense])")
+    p.add_argument("--out", default=None, help="output folder (default runs/<model>-<recipe>[-dense])")
     p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.pt")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--limit", type=_count("--limit"), default=None,
-                   help="use only the first N training images")
-    p.add_argument("--threads", type=_count("--threads"), default=None,
-                   help="CPU threads for torch (default: torch's choice); the chapters use 1, "
-                        "which also makes CPU runs bit-reproducible")
+    p.add_argument(
+        "--limit", type=_count("--limit"), default=None, help="use only the first N training images"
+    )
+    p.add_argument(
+        "--threads",
+        type=_count("--threads"),
+        default=None,
+        help="CPU threads for torch (default: torch's choice); the chapters use 1, "
+        "which also makes CPU runs bit-reproducible",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -82,15 +95,27 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume and not (Path(out) / CHECKPOINT_NAME).exists():
         print(f"--resume: no checkpoint in {out} yet; starting a new run.", file=sys.stderr)
     try:
-        _, m = train(args.model, sparse=not args.dense, recipe=args.recipe, epochs=args.epochs,
-                     device=dev, out=out, resume=args.resume, seed=args.seed, limit=args.limit,
-                     progress=not args.quiet, log=True)
+        _, m = train(
+            args.model,
+            sparse=not args.dense,
+            recipe=args.recipe,
+            epochs=args.epochs,
+            device=dev,
+            out=out,
+            resume=args.resume,
+            seed=args.seed,
+            limit=args.limit,
+            progress=not args.quiet,
+            log=True,
+        )
     except (ValueError, TypeError, CheckpointError, TrainingDiverged) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"{args.model} ({'dense' if args.dense else 'sparse VD'}, {args.recipe}): "
-          f"test error {100 * m['test_error']:.2f} %, compression {m['compression']:.1f}x, "
-          f"{m['seconds']:.0f} s on {m['device']}; wrote {Path(out) / METRICS_NAME}")
+    print(
+        f"{args.model} ({'dense' if args.dense else 'sparse VD'}, {args.recipe}): "
+        f"test error {100 * m['test_error']:.2f} %, compression {m['compression']:.1f}x, "
+        f"{m['seconds']:.0f} s on {m['device']}; wrote {Path(out) / METRICS_NAME}"
+    )
     return 0
 
 

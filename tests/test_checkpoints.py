@@ -3,6 +3,7 @@
 The checkpoints are written by real (tiny) runs of :func:`course_lib.train.train`; the
 ``tiny_data`` fixture is in conftest.py.
 """
+
 from __future__ import annotations
 
 import json
@@ -11,9 +12,17 @@ import re
 import pytest
 import torch
 
-from course_lib.checkpoints import (CHECKPOINT_FORMAT, CheckpointError, git_commit, load_checkpoint,
-                                    provenance, restore_state, resume_state, save_checkpoint,
-                                    write_metrics)
+from course_lib.checkpoints import (
+    CHECKPOINT_FORMAT,
+    CheckpointError,
+    git_commit,
+    load_checkpoint,
+    provenance,
+    restore_state,
+    resume_state,
+    save_checkpoint,
+    write_metrics,
+)
 from course_lib.train import build, train
 from course_lib.recipes import get_recipe
 
@@ -29,8 +38,9 @@ def test_a_checkpoint_with_the_old_beta_column_resumes_with_kl_weight(tiny_data,
     _, first = train("lenet300", **kw)
     ckpt = tmp_path / "checkpoint.pt"
     state = torch.load(ckpt, weights_only=True)  # as written before the rename (issue 17)
-    state["history"] = [{("beta" if k == "kl_weight" else k): v for k, v in row.items()}
-                        for row in state["history"]]
+    state["history"] = [
+        {("beta" if k == "kl_weight" else k): v for k, v in row.items()} for row in state["history"]
+    ]
     torch.save(state, ckpt)
     assert list(load_checkpoint(ckpt)["history"][0]) == list(first["history"][0])
     _, again = train("lenet300", resume=True, **kw)
@@ -68,7 +78,9 @@ def test_save_is_atomic_and_load_checks_the_format(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]  # no .tmp left behind
     assert load_checkpoint(path)["epoch"] == 3
     save_checkpoint(path, {"format": CHECKPOINT_FORMAT + 1, "history": []})
-    with pytest.raises(CheckpointError, match=f"not a course_lib.train checkpoint of format {CHECKPOINT_FORMAT}"):
+    with pytest.raises(
+        CheckpointError, match=f"not a course_lib.train checkpoint of format {CHECKPOINT_FORMAT}"
+    ):
         load_checkpoint(path)
 
 

@@ -1,4 +1,5 @@
 """Tests of course_lib.objective: the negative ELBO L_kappa and one optimizer step on it."""
+
 from __future__ import annotations
 
 import torch

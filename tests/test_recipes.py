@@ -1,4 +1,5 @@
 """Tests of course_lib.recipes: the paper's and the quick schedules, bad settings, the paper's init."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -53,12 +54,19 @@ def test_a_numpy_integer_is_an_integer():
     assert type(dataclasses.replace(r, batch_size=np.int32(50)).batch_size) is int
 
 
-@pytest.mark.parametrize("args, exc, match", [
-    (("fast", "lenet5"), ValueError, "recipe must be one of 'paper', 'quick', got 'fast'"),
-    (("quick", "lenet6"), ValueError, r"model_name \(the network\) must be one of 'lenet300', "
-                                      r"'lenet5', got 'lenet6'"),
-    ((get_recipe("quick", "lenet5"), "lenet6"), ValueError, "got 'lenet6'"),
-])
+@pytest.mark.parametrize(
+    "args, exc, match",
+    [
+        (("fast", "lenet5"), ValueError, "recipe must be one of 'paper', 'quick', got 'fast'"),
+        (
+            ("quick", "lenet6"),
+            ValueError,
+            r"model_name \(the network\) must be one of 'lenet300', "
+            r"'lenet5', got 'lenet6'",
+        ),
+        ((get_recipe("quick", "lenet5"), "lenet6"), ValueError, "got 'lenet6'"),
+    ],
+)
 def test_get_recipe_bad_names(args, exc, match):
     with pytest.raises(exc, match=match):
         get_recipe(*args)
@@ -70,27 +78,39 @@ def test_get_recipe_bad_epochs(epochs, exc):
         get_recipe("quick", "lenet5", epochs=epochs)
 
 
-@pytest.mark.parametrize("change, exc, match", [
-    (dict(epochs=0), ValueError, r"Recipe.epochs must be a positive integer, got 0"),
-    (dict(batch_size=2.5), TypeError, r"Recipe.batch_size must be a positive integer, got 2.5"),
-    (dict(lr_hold=-1), ValueError, r"Recipe.lr_hold must be a non-negative integer, got -1"),
-    (dict(lr=float("nan")), ValueError, r"Recipe.lr must be a positive finite number, got nan"),
-    (dict(lr=0.0), ValueError, r"Recipe.lr must be a positive finite number, got 0.0"),
-    (dict(lr_final_frac=-0.1), ValueError, r"Recipe.lr_final_frac must be a positive finite number"),
-    (dict(kl_start="5"), TypeError, r"Recipe.kl_start must be a finite number, got '5'"),
-    (dict(threshold=float("inf")), ValueError, r"Recipe.threshold must be a finite number, got inf"),
-    (dict(init="xavier"), ValueError, r"Recipe.init must be one of 'torch', 'paper', got 'xavier'"),
-    (dict(inputs="whiten"), ValueError, r"Recipe.inputs must be one of 'standardize', 'center'"),
-    (dict(train_clip="yes"), TypeError, r"Recipe.train_clip must be True or False"),
-])
+@pytest.mark.parametrize(
+    "change, exc, match",
+    [
+        (dict(epochs=0), ValueError, r"Recipe.epochs must be a positive integer, got 0"),
+        (dict(batch_size=2.5), TypeError, r"Recipe.batch_size must be a positive integer, got 2.5"),
+        (dict(lr_hold=-1), ValueError, r"Recipe.lr_hold must be a non-negative integer, got -1"),
+        (dict(lr=float("nan")), ValueError, r"Recipe.lr must be a positive finite number, got nan"),
+        (dict(lr=0.0), ValueError, r"Recipe.lr must be a positive finite number, got 0.0"),
+        (dict(lr_final_frac=-0.1), ValueError, r"Recipe.lr_final_frac must be a positive finite number"),
+        (dict(kl_start="5"), TypeError, r"Recipe.kl_start must be a finite number, got '5'"),
+        (dict(threshold=float("inf")), ValueError, r"Recipe.threshold must be a finite number, got inf"),
+        (dict(init="xavier"), ValueError, r"Recipe.init must be one of 'torch', 'paper', got 'xavier'"),
+        (dict(inputs="whiten"), ValueError, r"Recipe.inputs must be one of 'standardize', 'center'"),
+        (dict(train_clip="yes"), TypeError, r"Recipe.train_clip must be True or False"),
+    ],
+)
 def test_recipe_rejects_bad_settings(change, exc, match):
     with pytest.raises(exc, match=match):
         dataclasses.replace(get_recipe("quick", "lenet300"), **change)
 
 
 def test_kl_weight_of_a_step_switch():
-    r = Recipe("step", epochs=3, batch_size=10, lr=1e-3, lr_final_frac=1.0, kl_start=1.0,
-               kl_full=1.0, log_sigma2_init=-10.0, threshold=3.0)
+    r = Recipe(
+        "step",
+        epochs=3,
+        batch_size=10,
+        lr=1e-3,
+        lr_final_frac=1.0,
+        kl_start=1.0,
+        kl_full=1.0,
+        log_sigma2_init=-10.0,
+        threshold=3.0,
+    )
     assert [r.kl_weight(t) for t in (0.0, 0.99, 1.0, 2.5)] == [0.0, 0.0, 1.0, 1.0]
 
 

@@ -1,4 +1,5 @@
 """Tests of course_lib.train_cli: bad flags, errors, and a run killed with SIGKILL then resumed."""
+
 from __future__ import annotations
 
 import json
@@ -27,16 +28,19 @@ def _mnist_available() -> bool:
 needs_mnist = pytest.mark.skipif(not _mnist_available(), reason="MNIST files not present")
 
 
-@pytest.mark.parametrize("argv, match", [
-    (["--model", "lenet7"], "invalid choice: 'lenet7'"),
-    (["--model", "lenet5", "--recipe", "slow"], "invalid choice: 'slow'"),
-    (["--model", "lenet5", "--epochs", "0"], "--epochs must be a positive integer, got 0"),
-    (["--model", "lenet5", "--epochs", "two"], "--epochs must be a positive integer, got 'two'"),
-    (["--model", "lenet5", "--limit", "-3"], "--limit must be a positive integer, got -3"),
-    (["--model", "lenet5", "--device", "tpu"], "not a torch device name"),
-    (["--model", "lenet5", "--threads", "0"], "--threads must be a positive integer, got 0"),
-    ([], "the following arguments are required: --model"),
-])
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--model", "lenet7"], "invalid choice: 'lenet7'"),
+        (["--model", "lenet5", "--recipe", "slow"], "invalid choice: 'slow'"),
+        (["--model", "lenet5", "--epochs", "0"], "--epochs must be a positive integer, got 0"),
+        (["--model", "lenet5", "--epochs", "two"], "--epochs must be a positive integer, got 'two'"),
+        (["--model", "lenet5", "--limit", "-3"], "--limit must be a positive integer, got -3"),
+        (["--model", "lenet5", "--device", "tpu"], "not a torch device name"),
+        (["--model", "lenet5", "--threads", "0"], "--threads must be a positive integer, got 0"),
+        ([], "the following arguments are required: --model"),
+    ],
+)
 def test_cli_bad_flags(argv, match, capsys):
     with pytest.raises(SystemExit) as info:
         main(argv)
@@ -63,18 +67,36 @@ def test_cli_bad_seed_is_an_error_of_train(tmp_path, capsys):
 
 
 def test_python_m_course_lib_train_is_this_command_line():
-    done = subprocess.run([sys.executable, "-m", "course_lib.train", "--help"], capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "course_lib.train", "--help"], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0 and "--model" in done.stdout and "--resume" in done.stdout
     assert done.stdout.startswith("usage: python -m course_lib.train")
 
 
 # --- the CLI, end to end, with a real kill -9 ------------------------------------------
 
+
 def _cli(out, *extra):
-    return [sys.executable, "-m", "course_lib.train", "--model", "lenet300", "--epochs", "3",
-            "--limit", "2000", "--device", "cpu", "--threads", "1", "--quiet", "--out", str(out),
-            *extra]
+    return [
+        sys.executable,
+        "-m",
+        "course_lib.train",
+        "--model",
+        "lenet300",
+        "--epochs",
+        "3",
+        "--limit",
+        "2000",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--quiet",
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 @needs_mnist
@@ -89,8 +111,9 @@ def test_cli_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
     env = dict(os.environ)
 
     ckpt = tmp_path / "cut" / "checkpoint.pt"
-    proc = subprocess.Popen(_cli(tmp_path / "cut"), env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _cli(tmp_path / "cut"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 300
     while not ckpt.exists() and time.time() < deadline:
         time.sleep(0.02)
@@ -98,8 +121,9 @@ def test_cli_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
     assert not (tmp_path / "cut" / "metrics.json").exists()  # it really died mid-run
-    done = subprocess.run(_cli(tmp_path / "cut", "--resume"), env=env, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        _cli(tmp_path / "cut", "--resume"), env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     resumed = json.loads((tmp_path / "cut" / "metrics.json").read_text())
     for key in ("test_error", "compression", "layer_sparsity", "epochs"):
