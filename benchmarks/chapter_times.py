@@ -10,6 +10,7 @@ start-up.  The budgets are those of the course (2-core CPU): 60 s a chapter, 6 m
 chapters 8 and 9 and for chapter 10 (which trains its own model; issue 8 sets 6 min), 15 min
 for the book.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,18 @@ def budget_s(notebook: Path) -> int:
 
 def time_notebook(notebook: Path, timeout: int = 1200) -> tuple[float, bool]:
     """Execute ``notebook`` in a temporary folder; return (seconds, succeeded)."""
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
-           "--nbval-current-env", f"--nbval-cell-timeout={timeout}", str(notebook)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--nbval-lax",
+        "--nbval-current-env",
+        f"--nbval-cell-timeout={timeout}",
+        str(notebook),
+    ]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     seconds = time.perf_counter() - t0
@@ -44,8 +55,9 @@ def time_notebook(notebook: Path, timeout: int = 1200) -> tuple[float, bool]:
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("notebooks", nargs="*", type=Path,
-                   help="notebooks to time (default: every chapters/NN_*.ipynb)")
+    p.add_argument(
+        "notebooks", nargs="*", type=Path, help="notebooks to time (default: every chapters/NN_*.ipynb)"
+    )
     p.add_argument("--json", default=None, help="also write the results here")
     args = p.parse_args(argv)
     notebooks = args.notebooks or sorted((REPO / "chapters").glob("[0-9][0-9]_*.ipynb"))
@@ -54,14 +66,18 @@ def main(argv=None) -> dict:
     for nb in notebooks:
         seconds, ok = time_notebook(nb.resolve())
         status = "ok" if ok and seconds <= budget_s(nb) else ("FAILED" if not ok else "over budget")
-        rows.append({"chapter": nb.name, "seconds": round(seconds, 1), "budget_s": budget_s(nb),
-                     "status": status})
+        rows.append(
+            {"chapter": nb.name, "seconds": round(seconds, 1), "budget_s": budget_s(nb), "status": status}
+        )
         print(f"{nb.name:<40}{seconds:>9.1f}{budget_s(nb):>8}  {status}", flush=True)
     total = sum(r["seconds"] for r in rows)
     print(f"{'total':<40}{total:>9.1f}{900:>8}")
-    result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-              "machine": f"{platform.machine()}, {os.cpu_count()} CPU(s)", "rows": rows,
-              "total_s": round(total, 1)}
+    result = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU(s)",
+        "rows": rows,
+        "total_s": round(total, 1),
+    }
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
     return result

@@ -13,6 +13,7 @@ checkpoint, counts per layer the weights with log alpha below the threshold (kep
 the threshold and the clip (pruned, "in transit") and at the clip of 8, and writes
 ``results/ablation/lenet300-40ep-<variant>.json``: the run's metrics.json plus these counts.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,11 +49,12 @@ def log_alpha_bins(checkpoint: Path, recipe: Recipe) -> dict:
     with torch.no_grad():
         for name, layer in net.weight_layers():
             la = layer.log_alpha
-            bins[name] = {"kept": int((la < recipe.threshold).sum()),
-                          "pruned_below_clip": int(((la >= recipe.threshold)
-                                                    & (la < LOG_ALPHA_MAX)).sum()),
-                          "at_clip": int((la >= LOG_ALPHA_MAX).sum()),
-                          "total": la.numel()}
+            bins[name] = {
+                "kept": int((la < recipe.threshold).sum()),
+                "pruned_below_clip": int(((la >= recipe.threshold) & (la < LOG_ALPHA_MAX)).sum()),
+                "at_clip": int((la >= LOG_ALPHA_MAX).sum()),
+                "total": la.numel(),
+            }
     return bins
 
 
@@ -64,22 +66,21 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     RESULTS.mkdir(parents=True, exist_ok=True)
     for name in args.variants:
-        recipe = dataclasses.replace(get_recipe("paper", "lenet300", epochs=EPOCHS),
-                                     **VARIANTS[name])
+        recipe = dataclasses.replace(get_recipe("paper", "lenet300", epochs=EPOCHS), **VARIANTS[name])
         run = Path(args.out) / name
         if not (run / METRICS_NAME).exists():
-            train("lenet300", recipe=recipe, device="cpu", out=run, resume=True,
-                    progress=False, log=True)
+            train("lenet300", recipe=recipe, device="cpu", out=run, resume=True, progress=False, log=True)
         metrics = json.loads((run / METRICS_NAME).read_text())
         if metrics["recipe_settings"] != dataclasses.asdict(recipe):
-            print(f"error: {run} holds a run with other settings; use another --out",
-                  file=sys.stderr)
+            print(f"error: {run} holds a run with other settings; use another --out", file=sys.stderr)
             return 2
         metrics["variant"] = name
         metrics["log_alpha_bins"] = log_alpha_bins(run / CHECKPOINT_NAME, recipe)
         (RESULTS / f"lenet300-40ep-{name}.json").write_text(json.dumps(metrics, indent=2))
-        print(f"{name:>11}: test error {100 * metrics['test_error']:.2f} %, "
-              f"compression {metrics['compression']:.1f}x, fc1 {metrics['log_alpha_bins']['fc1']}")
+        print(
+            f"{name:>11}: test error {100 * metrics['test_error']:.2f} %, "
+            f"compression {metrics['compression']:.1f}x, fc1 {metrics['log_alpha_bins']['fc1']}"
+        )
     return 0
 
 

@@ -17,6 +17,7 @@ Variants:
 * ``grouped conv``  -- reference: mean and variance from one grouped convolution over
                        ``[x, x^2]`` with weight ``[theta, sigma^2]``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,8 +67,14 @@ class GroupedConv(layers.Conv2dSVDO):
             return super().forward(x)
         o = self.out_channels
         bias = None if self.bias is None else torch.cat([self.bias, self.bias.new_zeros(o)])
-        both = F.conv2d(torch.cat([x, x * x], 1), torch.cat([self.theta, self.log_sigma2.exp()], 0),
-                        bias, self.stride, self.padding, groups=2)
+        both = F.conv2d(
+            torch.cat([x, x * x], 1),
+            torch.cat([self.theta, self.log_sigma2.exp()], 0),
+            bias,
+            self.stride,
+            self.padding,
+            groups=2,
+        )
         mean, var = both.split(o, 1)
         return layers.LRTNoise.apply(mean, var)
 
@@ -119,7 +126,7 @@ def main(argv=None) -> dict:
     for name, net in variants.items():
         net.to(dev).train()
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-        steps[name] = (lambda net=net, opt=opt: training_step(net, opt, x, y, 60_000, 1.0))
+        steps[name] = lambda net=net, opt=opt: training_step(net, opt, x, y, 60_000, 1.0)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     for step in steps.values():
         for _ in range(args.warmup):
@@ -135,15 +142,24 @@ def main(argv=None) -> dict:
     med = {k: statistics.median(v) for k, v in times.items()}
     result = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": (torch.cuda.get_device_name(dev) if dev.type == "cuda"
-                    else f"{_cpu_name()} ({os.cpu_count()} cores), {torch.get_num_threads()} torch thread(s)"),
-        "device": str(dev), "torch": torch.__version__, "batch": args.batch,
+        "machine": (
+            torch.cuda.get_device_name(dev)
+            if dev.type == "cuda"
+            else f"{_cpu_name()} ({os.cpu_count()} cores), {torch.get_num_threads()} torch thread(s)"
+        ),
+        "device": str(dev),
+        "torch": torch.__version__,
+        "batch": args.batch,
         "rounds": args.rounds,
-        "variants": {k: {"ms_per_step": 1e3 * v, "images_per_s": args.batch / v,
-                         "ratio_to_dense": v / med["dense"]} for k, v in med.items()},
+        "variants": {
+            k: {"ms_per_step": 1e3 * v, "images_per_s": args.batch / v, "ratio_to_dense": v / med["dense"]}
+            for k, v in med.items()
+        },
     }
-    print(f"LeNet-5 training step, batch {args.batch}, {dev}, torch {torch.__version__}, "
-          f"{result['machine']}, median of {args.rounds} interleaved rounds")
+    print(
+        f"LeNet-5 training step, batch {args.batch}, {dev}, torch {torch.__version__}, "
+        f"{result['machine']}, median of {args.rounds} interleaved rounds"
+    )
     print(f"{'variant':<14}{'ms/step':>9}{'images/s':>10}{'ratio':>7}")
     for k, v in result["variants"].items():
         print(f"{k:<14}{v['ms_per_step']:>9.1f}{v['images_per_s']:>10.0f}{v['ratio_to_dense']:>7.2f}")

@@ -9,6 +9,7 @@ which seeds Python, NumPy and torch, picks the device and sets the figure style.
 The modules follow the course, one idea each: ``probability``, ``data``, ``plots``,
 ``widgets``, ... (see the book's introduction for the full map).
 """
+
 from course_lib.runtime import Setup, setup
 
 __all__ = ["Setup", "setup"]

@@ -20,6 +20,7 @@ returns function values of shape (S, N): one row per weight sample (mean field),
 (ensemble) or per noisy pass (dropout).  The book's symbols are the names: ``prior_precision``
 is lambda, ``beta`` the noise precision, ``p`` the dropout rate.
 """
+
 from __future__ import annotations
 
 import math
@@ -66,8 +67,10 @@ def _activation(name: str):
 def _inputs(x) -> Tensor:
     x = torch.as_tensor(x, dtype=torch.get_default_dtype())
     if x.ndim != 1:
-        raise ValueError(f"x must be a 1-D tensor of scalar inputs of shape (N,), got shape {tuple(x.shape)}; "
-                         "flatten it with x.reshape(-1).")
+        raise ValueError(
+            f"x must be a 1-D tensor of scalar inputs of shape (N,), got shape {tuple(x.shape)}; "
+            "flatten it with x.reshape(-1)."
+        )
     if not torch.all(torch.isfinite(x)):
         raise ValueError("x contains NaN or infinite values.")
     return x
@@ -92,14 +95,18 @@ def _layout(hidden: tuple[int, ...]) -> list[tuple[int, int, int]]:
 
 def _init_flat(n_rows: int, layout) -> Tensor:
     """Flat parameters initialized as ``nn.Linear`` does: U(-1/sqrt(n_in), 1/sqrt(n_in))."""
-    blocks = [torch.empty(n_rows, (n_in + 1) * n_out).uniform_(-1.0, 1.0) / math.sqrt(n_in)
-              for _, n_in, n_out in layout]
+    blocks = [
+        torch.empty(n_rows, (n_in + 1) * n_out).uniform_(-1.0, 1.0) / math.sqrt(n_in)
+        for _, n_in, n_out in layout
+    ]
     return torch.cat(blocks, dim=1)
 
 
 def _layer_values(values: Sequence[float], layout) -> Tensor:
     """A flat vector holding ``values[l]`` at every weight and bias of layer l."""
-    return torch.cat([torch.full(((n_in + 1) * n_out,), float(v)) for v, (_, n_in, n_out) in zip(values, layout)])
+    return torch.cat(
+        [torch.full(((n_in + 1) * n_out,), float(v)) for v, (_, n_in, n_out) in zip(values, layout)]
+    )
 
 
 def _forward(flat: Tensor, x: Tensor, layout, act, dropout=None) -> Tensor:
@@ -110,7 +117,7 @@ def _forward(flat: Tensor, x: Tensor, layout, act, dropout=None) -> Tensor:
     """
     h = x.reshape(1, -1, 1).expand(flat.shape[0], -1, 1)
     for layer, (offset, n_in, n_out) in enumerate(layout):
-        block = flat[:, offset: offset + (n_in + 1) * n_out].reshape(-1, n_in + 1, n_out)
+        block = flat[:, offset : offset + (n_in + 1) * n_out].reshape(-1, n_in + 1, n_out)
         if layer > 0:
             h = act(h)
             if dropout is not None:
@@ -157,8 +164,13 @@ class MeanFieldMLP(nn.Module):
     torch.Size([3, 5])
     """
 
-    def __init__(self, hidden: Sequence[int] = (50, 50), prior_precision: float | Sequence[float] = 1.0,
-                 activation: str = "tanh", init_log_sigma: float = -4.0) -> None:
+    def __init__(
+        self,
+        hidden: Sequence[int] = (50, 50),
+        prior_precision: float | Sequence[float] = 1.0,
+        activation: str = "tanh",
+        init_log_sigma: float = -4.0,
+    ) -> None:
         super().__init__()
         self.hidden = _hidden(hidden)
         self._layout = _layout(self.hidden)
@@ -227,8 +239,13 @@ class EnsembleMLP(nn.Module):
     torch.Size([4, 5])
     """
 
-    def __init__(self, n_members: int = 5, hidden: Sequence[int] = (50, 50), p: float | Sequence[float] = 0.0,
-                 activation: str = "tanh") -> None:
+    def __init__(
+        self,
+        n_members: int = 5,
+        hidden: Sequence[int] = (50, 50),
+        p: float | Sequence[float] = 0.0,
+        activation: str = "tanh",
+    ) -> None:
         super().__init__()
         self.n_members = V.positive_int(n_members, "n_members", meaning="the number of networks")
         self.hidden = _hidden(hidden)
@@ -270,7 +287,7 @@ class EnsembleMLP(nn.Module):
         lam = _layer_values(_precisions(prior_precision, len(self._layout)), self._layout)
         dropped = torch.zeros_like(lam, dtype=torch.bool)  # weights (not biases) of layers 2, 3, ...
         for offset, n_in, n_out in self._layout[1:]:
-            dropped[offset: offset + n_in * n_out] = True
+            dropped[offset : offset + n_in * n_out] = True
         scale = torch.where(dropped, 1.0 / (1.0 - self.p[:, None]), torch.ones(()))
         return 0.5 * (lam * scale * self.weights**2).sum(1)
 
@@ -279,8 +296,9 @@ class EnsembleMLP(nn.Module):
         n_samples = V.positive_int(n_samples, "n_samples", meaning="the number of noisy passes")
         x = _inputs(x)
         with torch.no_grad():
-            return torch.stack([_forward(self.weights, x, self._layout, self._act, self._dropout)
-                                for _ in range(n_samples)])
+            return torch.stack(
+                [_forward(self.weights, x, self._layout, self._act, self._dropout) for _ in range(n_samples)]
+            )
 
 
 # ---------------------------------------------------------------------------------------
@@ -310,8 +328,10 @@ def gaussian_log_likelihood(f: Tensor, t, beta: float) -> Tensor:
     beta = V.positive_float(beta, "beta", meaning="the noise precision")
     t = torch.as_tensor(t, dtype=f.dtype)
     if t.ndim != 1 or f.shape[-1] != t.shape[0]:
-        raise ValueError(f"shape mismatch: f has {f.shape[-1]} values per row but t has shape {tuple(t.shape)}; "
-                         "evaluate the network at the training inputs.")
+        raise ValueError(
+            f"shape mismatch: f has {f.shape[-1]} values per row but t has shape {tuple(t.shape)}; "
+            "evaluate the network at the training inputs."
+        )
     return 0.5 * t.shape[0] * math.log(beta / (2 * math.pi)) - 0.5 * beta * ((f - t) ** 2).sum(-1)
 
 

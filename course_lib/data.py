@@ -18,6 +18,7 @@ Then the tensors a network trains on: :func:`mnist_tensors` (on a device, option
 standardized), :func:`center_inputs` (minus the mean training image, the paper code's
 preprocessing) and :func:`batches` (the index tensors of a seeded random order).
 """
+
 from __future__ import annotations
 
 import gzip
@@ -69,7 +70,6 @@ MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 
 #: Environment variable naming a data folder that holds ``mnist/``.
 DATA_ENV = "COURSE_DATA_DIR"
-
 
 
 def default_mnist_dir(package_parent: str | os.PathLike | None = None) -> Path:
@@ -140,8 +140,7 @@ def verify_file(path: str | os.PathLike) -> Path:
     digest = _sha256(path)
     if digest != SHA256[name]:
         raise MNISTError(
-            f"{path}: file is corrupted (SHA-256 {digest}, expected {SHA256[name]}, "
-            f"size {size} bytes). {fix}"
+            f"{path}: file is corrupted (SHA-256 {digest}, expected {SHA256[name]}, size {size} bytes). {fix}"
         )
     return path
 
@@ -290,9 +289,7 @@ def load_mnist(
     if images.shape[1:] != (28, 28):
         raise MNISTError(f"{folder / img_name}: images are {images.shape[1:]}, expected (28, 28).")
     if len(images) != len(labels):
-        raise MNISTError(
-            f"{folder}: {len(images)} images but {len(labels)} labels in the {split!r} split."
-        )
+        raise MNISTError(f"{folder}: {len(images)} images but {len(labels)} labels in the {split!r} split.")
     return images.copy(), labels
 
 
@@ -323,7 +320,9 @@ def mnist_tensors(
     """
     normalize = V.boolean(normalize, "normalize")
     if limit is not None:
-        limit = V.positive_int(limit, "limit", meaning="examples to keep", hint="use limit >= 1, or None for all")
+        limit = V.positive_int(
+            limit, "limit", meaning="examples to keep", hint="use limit >= 1, or None for all"
+        )
     images, labels = load_mnist(split, data_dir)
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
@@ -368,7 +367,7 @@ def batches(n: int, batch_size: int, generator: torch.Generator, device: torch.d
     batch_size = V.positive_int(batch_size, "batch_size")
     perm = torch.randperm(n, generator=generator).to(device)
     for start in range(0, n, batch_size):
-        yield perm[start:start + batch_size]
+        yield perm[start : start + batch_size]
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ by :mod:`course_lib.scores`.
 The module also holds the small MLP and training loop of chapter 5's sweep over p
 (:class:`DropoutMLP`, :func:`train_classifier`).
 """
+
 from __future__ import annotations
 
 import math
@@ -42,13 +43,22 @@ KINDS = ("bernoulli", "gaussian")
 # the noise and its rate
 # ---------------------------------------------------------------------------------------
 def _check_p(p: float) -> float:
-    return V.probability(p, "p", high_open=True, meaning="the probability of dropping a unit",
-                         hint="p = 1 would drop every unit; alpha = p/(1-p) needs p < 1")
+    return V.probability(
+        p,
+        "p",
+        high_open=True,
+        meaning="the probability of dropping a unit",
+        hint="p = 1 would drop every unit; alpha = p/(1-p) needs p < 1",
+    )
 
 
 def _check_alpha(alpha: float) -> float:
-    return V.nonnegative_float(alpha, "alpha", meaning="the variance of the Gaussian noise N(1, alpha)",
-                               hint="alpha = p/(1-p) matches Bernoulli dropout with drop probability p")
+    return V.nonnegative_float(
+        alpha,
+        "alpha",
+        meaning="the variance of the Gaussian noise N(1, alpha)",
+        hint="alpha = p/(1-p) matches Bernoulli dropout with drop probability p",
+    )
 
 
 def dropout_alpha(p: float) -> float:
@@ -80,8 +90,13 @@ def dropout_rate(alpha: float) -> float:
     return alpha / (1.0 + alpha)
 
 
-def bernoulli_noise(shape: Sequence[int], p: float, generator: torch.Generator | None = None,
-                    dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> Tensor:
+def bernoulli_noise(
+    shape: Sequence[int],
+    p: float,
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype = torch.float32,
+    device: str | torch.device = "cpu",
+) -> Tensor:
     """Samples of ξ = m / (1 − p), m ~ Ber(1 − p): mean 1, variance p / (1 − p).
 
     Parameters
@@ -102,8 +117,13 @@ def bernoulli_noise(shape: Sequence[int], p: float, generator: torch.Generator |
     return torch.bernoulli(keep, generator=generator) / (1.0 - p)
 
 
-def gaussian_noise(shape: Sequence[int], alpha: float, generator: torch.Generator | None = None,
-                   dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> Tensor:
+def gaussian_noise(
+    shape: Sequence[int],
+    alpha: float,
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype = torch.float32,
+    device: str | torch.device = "cpu",
+) -> Tensor:
     """Samples of ξ ~ N(1, α): mean 1, variance α.
 
     Raises
@@ -116,8 +136,9 @@ def gaussian_noise(shape: Sequence[int], alpha: float, generator: torch.Generato
     return 1.0 + math.sqrt(alpha) * eps
 
 
-def bernoulli_dropout(x: Tensor, p: float, training: bool = True,
-                      generator: torch.Generator | None = None) -> Tensor:
+def bernoulli_dropout(
+    x: Tensor, p: float, training: bool = True, generator: torch.Generator | None = None
+) -> Tensor:
     """Multiply ``x`` elementwise by Bernoulli noise ξ = m/(1 − p); identity when not training.
 
     ``x`` may hold unit activations or a weight matrix (noise on weights).
@@ -133,8 +154,9 @@ def bernoulli_dropout(x: Tensor, p: float, training: bool = True,
     return x * bernoulli_noise(x.shape, p, generator, x.dtype, x.device)
 
 
-def gaussian_dropout(x: Tensor, alpha: float, training: bool = True,
-                     generator: torch.Generator | None = None) -> Tensor:
+def gaussian_dropout(
+    x: Tensor, alpha: float, training: bool = True, generator: torch.Generator | None = None
+) -> Tensor:
     """Multiply ``x`` elementwise by Gaussian noise ξ ~ N(1, α); identity when not training.
 
     Raises
@@ -251,8 +273,9 @@ class DropoutMLP(nn.Module):
         A width that is not an integer, a rate that is not a number.
     """
 
-    def __init__(self, sizes: Sequence[int], p: float = 0.5, p_input: float = 0.0,
-                 kind: str = "bernoulli") -> None:
+    def __init__(
+        self, sizes: Sequence[int], p: float = 0.5, p_input: float = 0.0, kind: str = "bernoulli"
+    ) -> None:
         super().__init__()
         sizes = [V.positive_int(s, "every entry of sizes", meaning="a layer width") for s in sizes]
         if len(sizes) < 2:
@@ -278,9 +301,16 @@ class DropoutMLP(nn.Module):
         return self.net(x)
 
 
-def train_classifier(model: nn.Module, x: Tensor, y: Tensor, epochs: int = 20, batch_size: int = 100,
-                     lr: float = 1e-3, weight_decay: float = 0.0,
-                     generator: torch.Generator | None = None) -> np.ndarray:
+def train_classifier(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    epochs: int = 20,
+    batch_size: int = 100,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> np.ndarray:
     """Train ``model`` with Adam on the mean cross-entropy; return the mean loss per epoch.
 
     The model is in ``train()`` mode (noise on) while training and is left in ``eval()``

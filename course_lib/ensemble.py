@@ -16,6 +16,7 @@ The predictive distribution of a network with a posterior q(W) is estimated by `
 * :func:`ensemble_predictions` / :func:`ensemble_curve` -- the average of the first ``k``
   members, and its accuracy, NLL and ECE (:mod:`course_lib.scores`), for several ``k``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
@@ -46,8 +47,9 @@ def _layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
 
 @torch.no_grad()
-def sample_weights(model: nn.Module, generator: torch.Generator | None = None,
-                   prune: bool = False) -> dict[str, Tensor]:
+def sample_weights(
+    model: nn.Module, generator: torch.Generator | None = None, prune: bool = False
+) -> dict[str, Tensor]:
     """Draw one weight sample :math:`W \\sim q(W)` of every sparse VD layer.
 
     ``w = theta + sigma * eps`` with ``eps ~ N(0, 1)`` per weight and
@@ -85,8 +87,15 @@ def _seeded_global_rng(device: torch.device, seed: int) -> Iterator[None]:
 
 
 @torch.no_grad()
-def mc_samples(model: nn.Module, x: Tensor, n_samples: int, mode: str = "weights",
-               prune: bool = False, seed: int = 0, batch_size: int = 2000) -> Tensor:
+def mc_samples(
+    model: nn.Module,
+    x: Tensor,
+    n_samples: int,
+    mode: str = "weights",
+    prune: bool = False,
+    seed: int = 0,
+    batch_size: int = 2000,
+) -> Tensor:
     """Class probabilities of ``K = n_samples`` ensemble members drawn from q(W).
 
     Parameters
@@ -145,8 +154,15 @@ def mc_samples(model: nn.Module, x: Tensor, n_samples: int, mode: str = "weights
         return torch.stack([predict(model, x, batch_size) for _ in range(n_samples)])
 
 
-def mc_predict(model: nn.Module, x: Tensor, n_samples: int, mode: str = "weights",
-               prune: bool = False, seed: int = 0, batch_size: int = 2000) -> Tensor:
+def mc_predict(
+    model: nn.Module,
+    x: Tensor,
+    n_samples: int,
+    mode: str = "weights",
+    prune: bool = False,
+    seed: int = 0,
+    batch_size: int = 2000,
+) -> Tensor:
     """The Monte Carlo predictive :math:`\\frac1K \\sum_k p(y \\mid x, W_k)`, ``W_k ~ q(W)``.
 
     The mean over the members of :func:`mc_samples` (same arguments).
@@ -194,23 +210,32 @@ def ensemble_predictions(samples: Tensor, ks: Sequence[int]) -> list[Tensor]:
     if not isinstance(samples, Tensor):
         raise TypeError(f"samples must be a torch.Tensor or a NumPy array, got {type(samples).__name__}.")
     if samples.dim() != 3:
-        raise ValueError(f"samples must have shape (K, N, C) (members, examples, classes), got "
-                         f"{tuple(samples.shape)}; use mc_samples(...).")
+        raise ValueError(
+            f"samples must have shape (K, N, C) (members, examples, classes), got "
+            f"{tuple(samples.shape)}; use mc_samples(...)."
+        )
     n_members = samples.shape[0]
-    ks = [V.positive_int(k, "every k in ks", meaning="an ensemble size",
-                          hint=f"use ensemble sizes in 1..{n_members}") for k in ks]
+    ks = [
+        V.positive_int(
+            k, "every k in ks", meaning="an ensemble size", hint=f"use ensemble sizes in 1..{n_members}"
+        )
+        for k in ks
+    ]
     if not ks:
         raise ValueError("ks is empty; pass the ensemble sizes to score, e.g. [1, 5, 20].")
     for k in ks:
         if k > n_members:
-            raise ValueError(f"k = {k} is larger than the number of members K = {n_members}; "
-                             f"draw more samples or use k <= {n_members}.")
+            raise ValueError(
+                f"k = {k} is larger than the number of members K = {n_members}; "
+                f"draw more samples or use k <= {n_members}."
+            )
     csum = samples.double().cumsum(0)
     return [csum[k - 1] / k for k in ks]
 
 
-def ensemble_curve(samples: Tensor, y: Tensor | np.ndarray, ks: Sequence[int],
-                   n_bins: int = 15) -> list[Scores]:
+def ensemble_curve(
+    samples: Tensor, y: Tensor | np.ndarray, ks: Sequence[int], n_bins: int = 15
+) -> list[Scores]:
     """Scores of the ensemble of the first ``k`` members, for every ``k`` in ``ks``.
 
     Parameters

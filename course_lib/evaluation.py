@@ -8,6 +8,7 @@
 
 The old names work until every chapter calls the new ones; this module is then deleted.
 """
+
 from __future__ import annotations
 
 from course_lib.ensemble import (  # noqa: F401

@@ -19,6 +19,7 @@ nested stacks, each inner one linked to the second slider.  ::
 The default frame is what a reader sees first (and what a static rendering without the
 widget manager would show), so choose a default that already makes the point.
 """
+
 from __future__ import annotations
 
 import io
@@ -40,8 +41,10 @@ MAX_FRAMES = 120
 CSS_CLASS, FRAME_CLASS = "course-explorable", "course-explorable-frame"
 CAPTION_CLASS, ALT_CLASS = "course-explorable-caption", "course-explorable-alt"
 #: The alt text is read by screen readers but not shown (the frames are images without alt).
-_VISUALLY_HIDDEN = ("position:absolute;width:1px;height:1px;margin:-1px;padding:0;overflow:hidden;"
-                    "clip:rect(0,0,0,0);white-space:nowrap;border:0")
+_VISUALLY_HIDDEN = (
+    "position:absolute;width:1px;height:1px;margin:-1px;padding:0;overflow:hidden;"
+    "clip:rect(0,0,0,0);white-space:nowrap;border:0"
+)
 
 
 @dataclass(frozen=True)
@@ -76,19 +79,26 @@ class Parameter:
         if not isinstance(self.name, str) or not self.name.isidentifier():
             raise (ValueError if isinstance(self.name, str) else TypeError)(
                 f"Parameter name must be a Python identifier (a keyword of the plotting "
-                f"function), got {self.name!r}.")
+                f"function), got {self.name!r}."
+            )
         if isinstance(self.values, (str, bytes)):
-            raise TypeError(f"Parameter {self.name!r} needs a sequence of at least two values to move "
-                            f"between, got the string {self.values!r}; pass a list, e.g. list({self.values!r}).")
+            raise TypeError(
+                f"Parameter {self.name!r} needs a sequence of at least two values to move "
+                f"between, got the string {self.values!r}; pass a list, e.g. list({self.values!r})."
+            )
         values = list(self.values)
         if len(values) < 2:
-            raise ValueError(f"Parameter {self.name!r} needs a sequence of at least two values to move "
-                             f"between, got {self.values!r}.")
+            raise ValueError(
+                f"Parameter {self.name!r} needs a sequence of at least two values to move "
+                f"between, got {self.values!r}."
+            )
         labels = [self.readout(v) for v in values]
         repeated = sorted({lab for lab in labels if labels.count(lab) > 1})
         if repeated:
-            raise ValueError(f"Parameter {self.name!r}: values {repeated} appear twice in the readout; "
-                             f"remove the repeats or give a finer fmt (now {self.fmt!r}).")
+            raise ValueError(
+                f"Parameter {self.name!r}: values {repeated} appear twice in the readout; "
+                f"remove the repeats or give a finer fmt (now {self.fmt!r})."
+            )
         object.__setattr__(self, "values", tuple(values))
         object.__setattr__(self, "_index", 0 if self.default is None else self._find(self.default))
 
@@ -99,8 +109,10 @@ class Parameter:
                 same = bool(np.isclose(float(v), float(value), rtol=1e-9, atol=0.0))
             if same:
                 return i
-        raise ValueError(f"Parameter {self.name!r}: default {value!r} is not one of its values "
-                         f"{list(self.values)}; pick one of them or add it to the grid.")
+        raise ValueError(
+            f"Parameter {self.name!r}: default {value!r} is not one of its values "
+            f"{list(self.values)}; pick one of them or add it to the grid."
+        )
 
     @property
     def default_index(self) -> int:
@@ -112,8 +124,10 @@ class Parameter:
         try:
             text = self.fmt.format(value)
         except (ValueError, TypeError) as err:
-            raise ValueError(f"Parameter {self.name!r}: fmt {self.fmt!r} cannot format {value!r} "
-                             f"({err}); use e.g. '{{}}' for text values.") from None
+            raise ValueError(
+                f"Parameter {self.name!r}: fmt {self.fmt!r} cannot format {value!r} "
+                f"({err}); use e.g. '{{}}' for text values."
+            ) from None
         return f"{text} {self.unit}".strip() if self.unit else text
 
 
@@ -133,8 +147,10 @@ def render_frame(fig, dpi: int = FRAME_DPI, colors: int | None = 256) -> bytes:
     from PIL import Image
 
     if not isinstance(fig, Figure):
-        raise TypeError(f"the plotting function must return a matplotlib Figure (end it with "
-                        f"`return fig`), got {type(fig).__name__}.")
+        raise TypeError(
+            f"the plotting function must return a matplotlib Figure (end it with "
+            f"`return fig`), got {type(fig).__name__}."
+        )
     dpi = V.positive_int(dpi, "dpi")
     if colors is not None:
         colors = V.integer(colors, "colors", minimum=2, maximum=256, meaning="palette size")
@@ -149,8 +165,13 @@ def render_frame(fig, dpi: int = FRAME_DPI, colors: int | None = 256) -> bytes:
     return out.getvalue()
 
 
-def render_frames(draw: Callable[..., Any], parameters: Sequence[Parameter], dpi: int = FRAME_DPI,
-                  max_frames: int = MAX_FRAMES, **fixed: Any) -> np.ndarray:
+def render_frames(
+    draw: Callable[..., Any],
+    parameters: Sequence[Parameter],
+    dpi: int = FRAME_DPI,
+    max_frames: int = MAX_FRAMES,
+    **fixed: Any,
+) -> np.ndarray:
     """Draw ``draw(**point, **fixed)`` at every point of the grid.
 
     Returns
@@ -166,8 +187,10 @@ def render_frames(draw: Callable[..., Any], parameters: Sequence[Parameter], dpi
     """
     parameters = list(parameters)
     if not all(isinstance(p, Parameter) for p in parameters):
-        raise TypeError(f"give a list of Parameter(name, values, ...) to move, got "
-                        f"{[type(p).__name__ for p in parameters]}.")
+        raise TypeError(
+            f"give a list of Parameter(name, values, ...) to move, got "
+            f"{[type(p).__name__ for p in parameters]}."
+        )
     if not parameters:
         raise ValueError("give a list of at least one Parameter(name, values, ...) to move.")
     max_frames = V.positive_int(max_frames, "max_frames")
@@ -179,9 +202,11 @@ def render_frames(draw: Callable[..., Any], parameters: Sequence[Parameter], dpi
         raise ValueError(f"{clash} are both moved and fixed; drop them from the fixed keywords.")
     shape = tuple(len(p.values) for p in parameters)
     if math.prod(shape) > max_frames:
-        raise ValueError(f"{' x '.join(map(str, shape))} = {math.prod(shape)} frames is more than "
-                         f"max_frames={max_frames}; use a coarser grid (frames are stored in the "
-                         f"notebook and the page).")
+        raise ValueError(
+            f"{' x '.join(map(str, shape))} = {math.prod(shape)} frames is more than "
+            f"max_frames={max_frames}; use a coarser grid (frames are stored in the "
+            f"notebook and the page)."
+        )
     frames = np.empty(shape, dtype=object)
     for idx in np.ndindex(*shape):
         point = {p.name: p.values[i] for p, i in zip(parameters, idx)}
@@ -189,11 +214,18 @@ def render_frames(draw: Callable[..., Any], parameters: Sequence[Parameter], dpi
     return frames
 
 
-
-
-def explorable(draw: Callable[..., Any], parameters: Parameter | Sequence[Parameter], *, caption: str,
-               alt: str, play: bool = False, interval_ms: int = 600, dpi: int = FRAME_DPI,
-               max_frames: int = MAX_FRAMES, **fixed: Any):
+def explorable(
+    draw: Callable[..., Any],
+    parameters: Parameter | Sequence[Parameter],
+    *,
+    caption: str,
+    alt: str,
+    play: bool = False,
+    interval_ms: int = 600,
+    dpi: int = FRAME_DPI,
+    max_frames: int = MAX_FRAMES,
+    **fixed: Any,
+):
     """An explorable figure: sliders over a declared grid that switch precomputed frames.
 
     Parameters
@@ -231,57 +263,85 @@ def explorable(draw: Callable[..., Any], parameters: Parameter | Sequence[Parame
     if not isinstance(caption, str) or not isinstance(alt, str) or not caption.strip() or not alt.strip():
         raise (ValueError if isinstance(caption, str) and isinstance(alt, str) else TypeError)(
             "an explorable needs a caption (what to look for) and an alt text (what the "
-            "figure shows), both non-empty strings.")
+            "figure shows), both non-empty strings."
+        )
     play = V.boolean(play, "play")
     interval_ms = V.positive_int(interval_ms, "interval_ms", meaning="milliseconds between frames")
     frames = render_frames(draw, parameters, dpi=dpi, max_frames=max_frames, **fixed)
 
-    sliders = [
-        widgets.SelectionSlider(
-            options=[(p.readout(v), i) for i, v in enumerate(p.values)],
-            value=p.default_index, description=p.label or p.name,
-            continuous_update=True, style={"description_width": "initial"},
-            layout=widgets.Layout(width="min(30em, 95%)"),
-        )
-        for p in parameters
-    ]
-
-    links = []  # every jslink, kept on the box (tests and readers can see what moves what)
-
-    def build(level: int, prefix: tuple[int, ...]):
-        p = parameters[level]
-        if level == len(parameters) - 1:
-            children = []
-            for i in range(len(p.values)):
-                # No tooltip: the book's widget manager (html-manager 1.0.15) cannot render an
-                # Image that has one ("Could not create a view"). The alt text is in the caption.
-                image = widgets.Image(value=frames[prefix + (i,)], format="png",
-                                      layout=widgets.Layout(max_width="100%", height="auto"))
-                image.add_class(FRAME_CLASS)
-                children.append(image)
-        else:
-            children = [build(level + 1, prefix + (i,)) for i in range(len(p.values))]
-        stack = widgets.Stack(children, selected_index=p.default_index)
-        links.append(widgets.jslink((sliders[level], "index"), (stack, "selected_index")))
-        return stack
-
-    figure = build(0, ())
+    sliders = [_slider(p) for p in parameters]
+    links: list = []  # every jslink, kept on the box (tests and readers can see what moves what)
+    figure = _frame_stack(frames, parameters, sliders, links, level=0, prefix=())
     controls: list = list(sliders)
     if play:
-        player = widgets.Play(min=0, max=len(parameters[0].values) - 1, step=1,
-                              value=parameters[0].default_index, interval=int(interval_ms),
-                              description="play", repeat=True)  # from the last frame, Play restarts
-        # one-way: a two-way link to the slider stops the slider's own link to the frames in the
-        # book's widget manager (html-manager 1.0.15, checked in the browser)
-        links.append(widgets.jsdlink((player, "value"), (sliders[0], "index")))
-        controls = [widgets.HBox([player, sliders[0]]), *sliders[1:]]
-    note = widgets.HTML(value=f'<p class="{CAPTION_CLASS}">{caption}</p>'
-                              f'<p class="{ALT_CLASS}" style="{_VISUALLY_HIDDEN}">Figure: {alt}</p>')
-    box = Explorable([*controls, figure, note])
+        controls = [_play_row(parameters[0], sliders[0], interval_ms, links), *sliders[1:]]
+    box = Explorable([*controls, figure, _caption(caption, alt)])
     box.add_class(CSS_CLASS)
     box.frames, box.parameters, box.links = frames, parameters, links
     box.nbytes = int(sum(len(f) for f in frames.flat))
     return box
+
+
+def _slider(p: Parameter) -> widgets.SelectionSlider:
+    """The slider of one parameter: its readouts as labels, the frame index as value."""
+    return widgets.SelectionSlider(
+        options=[(p.readout(v), i) for i, v in enumerate(p.values)],
+        value=p.default_index,
+        description=p.label or p.name,
+        continuous_update=True,
+        style={"description_width": "initial"},
+        layout=widgets.Layout(width="min(30em, 95%)"),
+    )
+
+
+def _frame_stack(frames, parameters, sliders, links, *, level: int, prefix: tuple[int, ...]):
+    """The frames of the grid below ``prefix`` as (nested) Stacks jslinked to their sliders."""
+    p = parameters[level]
+    if level == len(parameters) - 1:
+        children = []
+        for i in range(len(p.values)):
+            # No tooltip: the book's widget manager (html-manager 1.0.15) cannot render an
+            # Image that has one ("Could not create a view"). The alt text is in the caption.
+            image = widgets.Image(
+                value=frames[prefix + (i,)],
+                format="png",
+                layout=widgets.Layout(max_width="100%", height="auto"),
+            )
+            image.add_class(FRAME_CLASS)
+            children.append(image)
+    else:
+        children = [
+            _frame_stack(frames, parameters, sliders, links, level=level + 1, prefix=prefix + (i,))
+            for i in range(len(p.values))
+        ]
+    stack = widgets.Stack(children, selected_index=p.default_index)
+    links.append(widgets.jslink((sliders[level], "index"), (stack, "selected_index")))
+    return stack
+
+
+def _play_row(p: Parameter, slider: widgets.SelectionSlider, interval_ms: int, links: list) -> widgets.HBox:
+    """A repeating Play button that steps ``slider`` (one-way linked), beside it."""
+    player = widgets.Play(
+        min=0,
+        max=len(p.values) - 1,
+        step=1,
+        value=p.default_index,
+        interval=int(interval_ms),
+        description="play",
+        repeat=True,
+    )  # from the last frame, Play restarts
+    # one-way: a two-way link to the slider stops the slider's own link to the frames in the
+    # book's widget manager (html-manager 1.0.15, checked in the browser)
+    links.append(widgets.jsdlink((player, "value"), (slider, "index")))
+    return widgets.HBox([player, slider])
+
+
+def _caption(caption: str, alt: str) -> widgets.HTML:
+    """The caption, and the alt text visually hidden (html-manager cannot give an Image a tooltip)."""
+    return widgets.HTML(
+        value=f'<p class="{CAPTION_CLASS}">{caption}</p>'
+        f'<p class="{ALT_CLASS}" style="{_VISUALLY_HIDDEN}">Figure: {alt}</p>'
+    )
 
 
 class Explorable(widgets.VBox):

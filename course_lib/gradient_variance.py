@@ -8,6 +8,7 @@ of sparse VD (:math:`\\sigma` a parameter of its own), and the additive one with
 reparameterization trick* (:mod:`course_lib.layers` trains with the last). Their gradients have the
 same mean; :func:`theta_grad_samples` draws many of them so that their variances can be compared.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,9 +24,15 @@ from course_lib.layers import VAR_EPS
 GRAD_ESTIMATORS = ("multiplicative", "additive", "additive+lrt")
 
 
-def theta_grad_samples(x: torch.Tensor, y: torch.Tensor, theta: torch.Tensor,
-                       log_alpha: float, estimator: str, n_samples: int = 100,
-                       seed: int = 0) -> torch.Tensor:
+def theta_grad_samples(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    theta: torch.Tensor,
+    log_alpha: float,
+    estimator: str,
+    n_samples: int = 100,
+    seed: int = 0,
+) -> torch.Tensor:
     """Independent stochastic gradients dL/dtheta of one linear softmax layer.
 
     The data term is ``L = sum_i CE(x_i W^T, y_i)`` for one mini-batch, with the weights
@@ -93,7 +100,6 @@ def theta_grad_samples(x: torch.Tensor, y: torch.Tensor, theta: torch.Tensor,
         else:
             w = theta_k + sigma * eps
         logits = torch.einsum("bd,skd->sbk", x, w)
-    loss = F.cross_entropy(logits.reshape(-1, theta.shape[0]), y.repeat(n_samples),
-                           reduction="sum")
+    loss = F.cross_entropy(logits.reshape(-1, theta.shape[0]), y.repeat(n_samples), reduction="sum")
     (grad,) = torch.autograd.grad(loss, theta_k)
     return grad

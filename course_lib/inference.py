@@ -15,6 +15,7 @@ check: it normalizes prior x likelihood numerically on a grid.  :func:`coverage_
 measures how often credible and maximum-likelihood (Wald) intervals contain the true
 ``theta`` (the "valid for all n" row of the frequentist-vs-Bayesian table).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -50,7 +51,9 @@ def _binary_data(x) -> np.ndarray:
         raise ValueError("no observations: x is empty. Give at least one toss (0 = tails, 1 = heads).")
     if not np.all((x == 0) | (x == 1)):
         bad = np.unique(x[(x != 0) & (x != 1)])[:5]
-        raise ValueError(f"Bernoulli data must be 0 or 1, got values such as {bad}; encode heads as 1, tails as 0.")
+        raise ValueError(
+            f"Bernoulli data must be 0 or 1, got values such as {bad}; encode heads as 1, tails as 0."
+        )
     return x
 
 
@@ -242,8 +245,12 @@ class BetaBernoulli:
     b: float = 1.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "a", V.positive_float(self.a, "a", meaning="the prior pseudo-count of heads"))
-        object.__setattr__(self, "b", V.positive_float(self.b, "b", meaning="the prior pseudo-count of tails"))
+        object.__setattr__(
+            self, "a", V.positive_float(self.a, "a", meaning="the prior pseudo-count of heads")
+        )
+        object.__setattr__(
+            self, "b", V.positive_float(self.b, "b", meaning="the prior pseudo-count of tails")
+        )
 
     # -- Bayes' theorem ---------------------------------------------------------------
     def update(self, x) -> BetaBernoulli:
@@ -368,10 +375,12 @@ class GaussianMean:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mu0", V.finite_float(self.mu0, "mu0", meaning="the prior mean"))
-        object.__setattr__(self, "sigma2_0", V.positive_float(self.sigma2_0, "sigma2_0",
-                                                              meaning="the prior variance of mu"))
-        object.__setattr__(self, "sigma2", V.positive_float(self.sigma2, "sigma2",
-                                                            meaning="the known data variance"))
+        object.__setattr__(
+            self, "sigma2_0", V.positive_float(self.sigma2_0, "sigma2_0", meaning="the prior variance of mu")
+        )
+        object.__setattr__(
+            self, "sigma2", V.positive_float(self.sigma2, "sigma2", meaning="the known data variance")
+        )
 
     def update(self, x) -> GaussianMean:
         """The posterior after observing ``x``.
@@ -469,8 +478,9 @@ def coverage_experiment(
         Non-positive ``n`` or ``n_trials``, ``level`` outside (0, 1).
     """
     if not isinstance(prior, BetaBernoulli):
-        raise TypeError(f"prior must be a BetaBernoulli, got {type(prior).__name__}; "
-                        "pass e.g. BetaBernoulli(1, 1).")
+        raise TypeError(
+            f"prior must be a BetaBernoulli, got {type(prior).__name__}; pass e.g. BetaBernoulli(1, 1)."
+        )
     n = V.positive_int(n, "n")
     n_trials = V.positive_int(n_trials, "n_trials")
     if not isinstance(rng, np.random.Generator):

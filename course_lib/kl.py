@@ -18,6 +18,7 @@ The module fixes C so that -KL -> 0 as alpha -> infinity (C = -(gamma + ln 2)/2,
 * :func:`neg_kl_kingma` -- the cubic approximation of Kingma et al. (2015), valid for alpha <= 1;
 * :func:`fit_molchanov` -- least-squares fit of Molchanov's constants to the reference.
 """
+
 from __future__ import annotations
 
 import functools
@@ -85,8 +86,7 @@ def _check_tensor(log_alpha: torch.Tensor, name: str = "log_alpha") -> None:
         raise ValueError(f"{name} is empty; pass at least one value of log alpha.")
     if not torch.is_floating_point(log_alpha):
         raise TypeError(
-            f"{name} must be a floating-point tensor, got dtype {log_alpha.dtype}; "
-            "convert it with .float()."
+            f"{name} must be a floating-point tensor, got dtype {log_alpha.dtype}; convert it with .float()."
         )
     finite = torch.isfinite(log_alpha.detach())
     if not bool(finite.all()):
@@ -149,11 +149,7 @@ def neg_kl_molchanov(
     if isinstance(log_alpha, torch.Tensor):
         if check:
             _check_tensor(log_alpha)
-        return (
-            k1 * torch.sigmoid(k2 + k3 * log_alpha)
-            - 0.5 * torch.nn.functional.softplus(-log_alpha)
-            - k1
-        )
+        return k1 * torch.sigmoid(k2 + k3 * log_alpha) - 0.5 * torch.nn.functional.softplus(-log_alpha) - k1
     x = _check_numpy(log_alpha)
     sig = 0.5 * (1.0 + np.tanh(0.5 * (k2 + k3 * x)))  # stable sigmoid
     return k1 * sig - 0.5 * np.logaddexp(0.0, -x) - k1
@@ -162,6 +158,7 @@ def neg_kl_molchanov(
 # ---------------------------------------------------------------------------------------
 # The reference: quadrature and Monte Carlo
 # ---------------------------------------------------------------------------------------
+
 
 def _gauss_log_abs(mean: float, std: float) -> tuple[float, float]:
     """E log|w| for w ~ N(mean, std^2) by adaptive quadrature that handles the singularity at 0.
@@ -394,6 +391,7 @@ def neg_kl_w_space(theta: npt.ArrayLike, log_alpha: npt.ArrayLike) -> np.ndarray
 # Kingma et al.'s cubic
 # ---------------------------------------------------------------------------------------
 
+
 def neg_kl_kingma(log_alpha: ArrayOrTensor, constant: float = C_KINGMA) -> ArrayOrTensor:
     """Kingma et al. (2015)'s cubic approximation of -KL, made for alpha <= 1.
 
@@ -457,6 +455,7 @@ def kingma_constant(n_points: int = 1000) -> float:
 # Fitting Molchanov et al.'s form
 # ---------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class MolchanovFit:
     """The result of :func:`fit_molchanov`.
@@ -507,8 +506,13 @@ class MolchanovFit:
 
 
 def molchanov_errors(
-    k1: float, k2: float, k3: float, tied: bool = True, log_alpha_min: float = -10.0,
-    log_alpha_max: float = 10.0, n_grid: int = 2001,
+    k1: float,
+    k2: float,
+    k3: float,
+    tied: bool = True,
+    log_alpha_min: float = -10.0,
+    log_alpha_max: float = 10.0,
+    n_grid: int = 2001,
 ) -> tuple[float, float]:
     """SSE and max abs error of given constants against :func:`neg_kl` on a uniform grid.
 
@@ -605,15 +609,22 @@ def fit_molchanov(
         sig = 0.5 * (1.0 + np.tanh(0.5 * (k2 + k3 * grid)))
         return k1 * sig + softplus_term + C - reference
 
-    sol = optimize.least_squares(residual, x0=np.array([K1, K2, K3]), method="lm",
-                                 xtol=1e-14, ftol=1e-14, gtol=1e-14)
+    sol = optimize.least_squares(
+        residual, x0=np.array([K1, K2, K3]), method="lm", xtol=1e-14, ftol=1e-14, gtol=1e-14
+    )
     if not sol.success:
         raise RuntimeError(f"the least-squares fit did not converge: {sol.message}")
     k1, k2, k3 = (float(v) for v in sol.x)
     r = residual(sol.x)
     return MolchanovFit(
-        k1=k1, k2=k2, k3=k3, C=-k1 if tied else -C_INF, tied=bool(tied),
-        sse=float(np.sum(r**2)), max_abs_error=float(np.max(np.abs(r))),
-        log_alpha=grid, reference=reference, residual=r,
+        k1=k1,
+        k2=k2,
+        k3=k3,
+        C=-k1 if tied else -C_INF,
+        tied=bool(tied),
+        sse=float(np.sum(r**2)),
+        max_abs_error=float(np.max(np.abs(r))),
+        log_alpha=grid,
+        reference=reference,
+        residual=r,
     )
-

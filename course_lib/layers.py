@@ -45,6 +45,7 @@ given weight (and, optionally, a given variance: a local-reparameterization samp
 ensemble of chapter 10 (:mod:`course_lib.ensemble`) is built on these, not on the clip or the mask.
 :func:`weight_layers` and :func:`sparse_layers` list the layers of a network that carry weights.
 """
+
 from __future__ import annotations
 
 import math
@@ -105,8 +106,12 @@ def check_threshold(threshold: object) -> float:
     ValueError
         If it is NaN or infinite.
     """
-    return V.finite_float(threshold, "threshold", meaning="log alpha at and above which a weight is pruned",
-                          hint="the paper uses threshold=3.0")
+    return V.finite_float(
+        threshold,
+        "threshold",
+        meaning="log alpha at and above which a weight is pruned",
+        hint="the paper uses threshold=3.0",
+    )
 
 
 class _SVDOBase(nn.Module):
@@ -170,13 +175,15 @@ class _SVDOBase(nn.Module):
         Tensor, the shape of ``theta``
             Differentiable in ``theta`` and ``log_sigma2`` (the reparameterization trick).
         """
-        eps = torch.randn(self.theta.shape, generator=generator, device=self.theta.device,
-                          dtype=self.theta.dtype)
+        eps = torch.randn(
+            self.theta.shape, generator=generator, device=self.theta.device, dtype=self.theta.dtype
+        )
         w = self.theta + (0.5 * self.log_sigma2).exp() * eps
         return w * self.mask() if V.boolean(prune, "prune") else w
 
-    def forward_with(self, x: torch.Tensor, weight: torch.Tensor,
-                     sigma2: torch.Tensor | None = None) -> torch.Tensor:
+    def forward_with(
+        self, x: torch.Tensor, weight: torch.Tensor, sigma2: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """The layer's map with a given weight: ``op(x, weight) + bias``.
 
         With ``sigma2`` the output is a local-reparameterization sample around it,
@@ -231,8 +238,9 @@ class _SVDOBase(nn.Module):
         return -neg_kl_molchanov(self.log_alpha, check=False).sum()
 
     @torch.no_grad()
-    def load_dense_(self, weight: torch.Tensor, bias: torch.Tensor | None = None,
-                    log_sigma2: float = LOG_SIGMA2_INIT) -> "_SVDOBase":
+    def load_dense_(
+        self, weight: torch.Tensor, bias: torch.Tensor | None = None, log_sigma2: float = LOG_SIGMA2_INIT
+    ) -> "_SVDOBase":
         """Start from trained dense weights: ``theta <- weight``, ``log_sigma2 <- log_sigma2``.
 
         Parameters
@@ -308,16 +316,23 @@ class LinearSVDO(_SVDOBase):
     LinearSVDO(in_features=784, out_features=300, bias=True, threshold=3.0)
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True,
-                 threshold: float = 3.0, log_sigma2_init: float = LOG_SIGMA2_INIT,
-                 train_clip: bool = False) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        threshold: float = 3.0,
+        log_sigma2_init: float = LOG_SIGMA2_INIT,
+        train_clip: bool = False,
+    ) -> None:
         super().__init__()
         self.train_clip = V.boolean(train_clip, "train_clip")
         self.in_features = V.positive_int(in_features, "in_features")
         self.out_features = V.positive_int(out_features, "out_features")
         self.threshold = threshold
-        self.log_sigma2_init = V.finite_float(log_sigma2_init, "log_sigma2_init",
-                                              meaning="initial log sigma^2")
+        self.log_sigma2_init = V.finite_float(
+            log_sigma2_init, "log_sigma2_init", meaning="initial log sigma^2"
+        )
         self.theta = nn.Parameter(torch.empty(out_features, in_features))
         self.log_sigma2 = nn.Parameter(torch.empty(out_features, in_features))
         self.bias = nn.Parameter(torch.empty(out_features)) if bias else None
@@ -328,13 +343,19 @@ class LinearSVDO(_SVDOBase):
         self._reset(self.in_features, self.log_sigma2_init)
 
     @classmethod
-    def from_dense(cls, dense: nn.Linear, threshold: float = 3.0,
-                   log_sigma2: float = LOG_SIGMA2_INIT) -> "LinearSVDO":
+    def from_dense(
+        cls, dense: nn.Linear, threshold: float = 3.0, log_sigma2: float = LOG_SIGMA2_INIT
+    ) -> "LinearSVDO":
         """A new layer whose ``theta`` (and bias) are copied from a trained ``nn.Linear``."""
         if not isinstance(dense, nn.Linear):
             raise TypeError(f"from_dense expects an nn.Linear, got {type(dense).__name__}.")
-        layer = cls(dense.in_features, dense.out_features, bias=dense.bias is not None,
-                    threshold=threshold, log_sigma2_init=log_sigma2)
+        layer = cls(
+            dense.in_features,
+            dense.out_features,
+            bias=dense.bias is not None,
+            threshold=threshold,
+            log_sigma2_init=log_sigma2,
+        )
         return layer.to(dense.weight.device).load_dense_(dense.weight, dense.bias, log_sigma2)
 
     def _check_input(self, x: torch.Tensor) -> None:
@@ -348,9 +369,11 @@ class LinearSVDO(_SVDOBase):
         return F.linear(x, weight, bias)
 
     def extra_repr(self) -> str:  # noqa: D102
-        return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"bias={self.bias is not None}, threshold={self.threshold}"
-                + (", train_clip=True" if self.train_clip else ""))
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}, threshold={self.threshold}"
+            + (", train_clip=True" if self.train_clip else "")
+        )
 
 
 def _pair(name: str, value: object) -> tuple[int, int]:
@@ -397,10 +420,18 @@ class Conv2dSVDO(_SVDOBase):
     Conv2dSVDO(1, 20, kernel_size=(5, 5), stride=(1, 1), padding=(0, 0), bias=True, threshold=3.0)
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
-                 stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0,
-                 bias: bool = True, threshold: float = 3.0,
-                 log_sigma2_init: float = LOG_SIGMA2_INIT, train_clip: bool = False) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        bias: bool = True,
+        threshold: float = 3.0,
+        log_sigma2_init: float = LOG_SIGMA2_INIT,
+        train_clip: bool = False,
+    ) -> None:
         super().__init__()
         self.train_clip = V.boolean(train_clip, "train_clip")
         self.in_channels = V.positive_int(in_channels, "in_channels")
@@ -414,8 +445,9 @@ class Conv2dSVDO(_SVDOBase):
                 f"{self.kernel_size}, stride={self.stride}, padding={self.padding}."
             )
         self.threshold = threshold
-        self.log_sigma2_init = V.finite_float(log_sigma2_init, "log_sigma2_init",
-                                              meaning="initial log sigma^2")
+        self.log_sigma2_init = V.finite_float(
+            log_sigma2_init, "log_sigma2_init", meaning="initial log sigma^2"
+        )
         shape = (out_channels, in_channels, *self.kernel_size)
         self.theta = nn.Parameter(torch.empty(shape))
         self.log_sigma2 = nn.Parameter(torch.empty(shape))
@@ -428,17 +460,26 @@ class Conv2dSVDO(_SVDOBase):
         self._reset(fan_in, self.log_sigma2_init)
 
     @classmethod
-    def from_dense(cls, dense: nn.Conv2d, threshold: float = 3.0,
-                   log_sigma2: float = LOG_SIGMA2_INIT) -> "Conv2dSVDO":
+    def from_dense(
+        cls, dense: nn.Conv2d, threshold: float = 3.0, log_sigma2: float = LOG_SIGMA2_INIT
+    ) -> "Conv2dSVDO":
         """A new layer whose ``theta`` (and bias) are copied from a trained ``nn.Conv2d``."""
         if not isinstance(dense, nn.Conv2d):
             raise TypeError(f"from_dense expects an nn.Conv2d, got {type(dense).__name__}.")
         if dense.groups != 1 or dense.dilation != (1, 1) or not isinstance(dense.padding, tuple):
-            raise ValueError("from_dense supports plain convolutions only (groups=1, dilation=1, "
-                             "numeric padding).")
-        layer = cls(dense.in_channels, dense.out_channels, dense.kernel_size, dense.stride,
-                    dense.padding, bias=dense.bias is not None, threshold=threshold,
-                    log_sigma2_init=log_sigma2)
+            raise ValueError(
+                "from_dense supports plain convolutions only (groups=1, dilation=1, numeric padding)."
+            )
+        layer = cls(
+            dense.in_channels,
+            dense.out_channels,
+            dense.kernel_size,
+            dense.stride,
+            dense.padding,
+            bias=dense.bias is not None,
+            threshold=threshold,
+            log_sigma2_init=log_sigma2,
+        )
         return layer.to(dense.weight.device).load_dense_(dense.weight, dense.bias, log_sigma2)
 
     def _check_input(self, x: torch.Tensor) -> None:
@@ -453,9 +494,11 @@ class Conv2dSVDO(_SVDOBase):
         return F.conv2d(x, weight, bias, self.stride, self.padding)
 
     def extra_repr(self) -> str:  # noqa: D102
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}, "
-                f"threshold={self.threshold}" + (", train_clip=True" if self.train_clip else ""))
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}, "
+            f"threshold={self.threshold}" + (", train_clip=True" if self.train_clip else "")
+        )
 
 
 #: The layer types that carry a KL term and a pruning mask.
@@ -496,8 +539,9 @@ def sparse_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
 
 @contextmanager
-def use_weights(model: nn.Module, weights: Mapping[str, torch.Tensor],
-                sigma2: Mapping[str, torch.Tensor] | None = None) -> Iterator[nn.Module]:
+def use_weights(
+    model: nn.Module, weights: Mapping[str, torch.Tensor], sigma2: Mapping[str, torch.Tensor] | None = None
+) -> Iterator[nn.Module]:
     """Run the named sparse layers of ``model`` with given weights inside a ``with`` block.
 
     Inside the block layer ``name`` computes ``forward_with(x, weights[name], sigma2[name])``
@@ -528,15 +572,19 @@ def use_weights(model: nn.Module, weights: Mapping[str, torch.Tensor],
     """
     layers = dict(sparse_layers(model))
     if sigma2 is not None and set(sigma2) != set(weights):
-        raise ValueError(f"sigma2 must name the same layers as weights, got {sorted(sigma2)} and "
-                         f"{sorted(weights)}.")
+        raise ValueError(
+            f"sigma2 must name the same layers as weights, got {sorted(sigma2)} and {sorted(weights)}."
+        )
     for name, w in weights.items():
         if name not in layers:
-            raise ValueError(f"{name!r} is not a sparse layer of the model; its sparse layers are "
-                             f"{sorted(layers)}.")
+            raise ValueError(
+                f"{name!r} is not a sparse layer of the model; its sparse layers are {sorted(layers)}."
+            )
         if tuple(w.shape) != tuple(layers[name].theta.shape):
-            raise ValueError(f"the weight for {name!r} has shape {tuple(w.shape)}, its theta "
-                             f"{tuple(layers[name].theta.shape)}; pass one of theta's shape.")
+            raise ValueError(
+                f"the weight for {name!r} has shape {tuple(w.shape)}, its theta "
+                f"{tuple(layers[name].theta.shape)}; pass one of theta's shape."
+            )
     before = {name: layers[name]._fixed for name in weights}
     try:
         for name, w in weights.items():

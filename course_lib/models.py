@@ -9,6 +9,7 @@
 (the dense baseline).  Both expect MNIST batches of shape (N, 1, 28, 28) as given by
 :func:`course_lib.data.mnist_tensors` and return logits of shape (N, 10).
 """
+
 from __future__ import annotations
 
 import torch
@@ -21,8 +22,10 @@ from course_lib.layers import LOG_SIGMA2_INIT, SVDO_LAYERS, Conv2dSVDO, LinearSV
 
 def _check_input(x: torch.Tensor, model: str) -> None:
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{model} expects a torch.Tensor of MNIST images, got {type(x).__name__}; "
-                        "use course_lib.data.mnist_tensors (or torch.as_tensor(x, dtype=torch.float32)).")
+        raise TypeError(
+            f"{model} expects a torch.Tensor of MNIST images, got {type(x).__name__}; "
+            "use course_lib.data.mnist_tensors (or torch.as_tensor(x, dtype=torch.float32))."
+        )
     if x.dim() != 4 or tuple(x.shape[1:]) != (1, 28, 28):
         raise ValueError(
             f"{model} expects MNIST batches of shape (N, 1, 28, 28), got {tuple(x.shape)}; "
@@ -37,8 +40,9 @@ class _SparseVDNet(nn.Module):
 
     def weight_layers(self) -> list[tuple[str, nn.Module]]:
         """(name, layer) of every layer that has a weight tensor, in forward order."""
-        return [(n, m) for n, m in self.named_modules()
-                if isinstance(m, (*SVDO_LAYERS, nn.Linear, nn.Conv2d))]
+        return [
+            (n, m) for n, m in self.named_modules() if isinstance(m, (*SVDO_LAYERS, nn.Linear, nn.Conv2d))
+        ]
 
     def kl(self) -> torch.Tensor:
         """Sum of the KL terms of the sparse layers (a zero tensor for the dense net)."""
@@ -70,14 +74,22 @@ class LeNet300100(_SparseVDNet):
     torch.Size([2, 10])
     """
 
-    def __init__(self, sparse: bool = True, threshold: float = 3.0,
-                 log_sigma2_init: float = LOG_SIGMA2_INIT, train_clip: bool = False) -> None:
+    def __init__(
+        self,
+        sparse: bool = True,
+        threshold: float = 3.0,
+        log_sigma2_init: float = LOG_SIGMA2_INIT,
+        train_clip: bool = False,
+    ) -> None:
         super().__init__()
         self.sparse = V.boolean(sparse, "sparse")
         if sparse:
             kw = dict(threshold=threshold, log_sigma2_init=log_sigma2_init, train_clip=train_clip)
-            self.fc1, self.fc2, self.fc3 = (LinearSVDO(784, 300, **kw), LinearSVDO(300, 100, **kw),
-                                            LinearSVDO(100, 10, **kw))
+            self.fc1, self.fc2, self.fc3 = (
+                LinearSVDO(784, 300, **kw),
+                LinearSVDO(300, 100, **kw),
+                LinearSVDO(100, 10, **kw),
+            )
         else:
             self.fc1, self.fc2, self.fc3 = nn.Linear(784, 300), nn.Linear(300, 100), nn.Linear(100, 10)
 
@@ -113,8 +125,13 @@ class LeNet5(_SparseVDNet):
     430500
     """
 
-    def __init__(self, sparse: bool = True, threshold: float = 3.0,
-                 log_sigma2_init: float = LOG_SIGMA2_INIT, train_clip: bool = False) -> None:
+    def __init__(
+        self,
+        sparse: bool = True,
+        threshold: float = 3.0,
+        log_sigma2_init: float = LOG_SIGMA2_INIT,
+        train_clip: bool = False,
+    ) -> None:
         super().__init__()
         self.sparse = V.boolean(sparse, "sparse")
         if sparse:

@@ -7,6 +7,7 @@ Chapter 10 asks how a network's uncertainty grows away from the training data:
 * :func:`noise_images` draws images whose pixels are uniform at random, standardised like
   MNIST (:func:`course_lib.data.mnist_tensors`), which look like no digit at all.
 """
+
 from __future__ import annotations
 
 import math
@@ -64,12 +65,12 @@ def rotate_images(x: Tensor, angle: float, background: float = 0.0) -> Tensor:
     mat = torch.tensor([[c, -s, 0.0], [s, c, 0.0]], dtype=x.dtype, device=x.device)
     grid = F.affine_grid(mat.expand(x.shape[0], 2, 3), list(x.shape), align_corners=False)
     shifted = x - background
-    return F.grid_sample(shifted, grid, mode="bilinear", padding_mode="zeros",
-                         align_corners=False) + background
+    return (
+        F.grid_sample(shifted, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + background
+    )
 
 
-def noise_images(n: int, seed: int = 0, normalize: bool = True,
-                 device: str | torch.device = "cpu") -> Tensor:
+def noise_images(n: int, seed: int = 0, normalize: bool = True, device: str | torch.device = "cpu") -> Tensor:
     """``n`` images of pure noise: every pixel uniform on [0, 1], independently.
 
     Parameters

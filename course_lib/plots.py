@@ -3,6 +3,7 @@
 Figures are drawn on a white background so that they stay readable when the book
 is shown in dark mode; axes are labelled and titles are left to the captions.
 """
+
 from __future__ import annotations
 
 import matplotlib as mpl
@@ -90,8 +91,10 @@ def filter_mosaic(weights, ncols: int | None = None, gap: int = 1) -> np.ndarray
     """
     w = _as_numpy(weights)
     if w.ndim != 4:
-        raise ValueError(f"filter_mosaic expects conv weights of shape (out, in, kH, kW), got "
-                         f"shape {w.shape}; pass layer.theta or layer.weight of a Conv2d.")
+        raise ValueError(
+            f"filter_mosaic expects conv weights of shape (out, in, kH, kW), got "
+            f"shape {w.shape}; pass layer.theta or layer.weight of a Conv2d."
+        )
     gap = V.nonnegative_int(gap, "gap", hint="it counts pixels between tiles, e.g. gap=1")
     n_out, n_in, kh, kw = w.shape
     if n_in == 1:
@@ -102,13 +105,15 @@ def filter_mosaic(weights, ncols: int | None = None, gap: int = 1) -> np.ndarray
         tiles = {(k // ncols, k % ncols): w[k, 0] for k in range(n_out)}
     else:
         if ncols is not None:
-            raise ValueError("ncols applies to single-channel kernels only; with in > 1 the "
-                             "mosaic has one row per input channel and one column per output.")
+            raise ValueError(
+                "ncols applies to single-channel kernels only; with in > 1 the "
+                "mosaic has one row per input channel and one column per output."
+            )
         nrows, ncols = n_in, n_out
         tiles = {(i, o): w[o, i] for i in range(n_in) for o in range(n_out)}
     image = np.full((nrows * (kh + gap) - gap, ncols * (kw + gap) - gap), np.nan)
     for (r, c), tile in tiles.items():
-        image[r * (kh + gap):r * (kh + gap) + kh, c * (kw + gap):c * (kw + gap) + kw] = tile
+        image[r * (kh + gap) : r * (kh + gap) + kh, c * (kw + gap) : c * (kw + gap) + kw] = tile
     return image
 
 
@@ -139,15 +144,16 @@ def show_weights(ax, image, vmax: float | None = None, cmap: str = "RdBu_r"):
 
     img = _as_numpy(image)
     if img.ndim != 2:
-        raise ValueError(f"show_weights expects a 2-D image, got shape {img.shape}; build one "
-                         "with filter_mosaic(weights) or slice a weight matrix.")
+        raise ValueError(
+            f"show_weights expects a 2-D image, got shape {img.shape}; build one "
+            "with filter_mosaic(weights) or slice a weight matrix."
+        )
     if vmax is None:
         finite = np.abs(img[np.isfinite(img)])
         vmax = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
     vmax = V.positive_float(vmax, "vmax", meaning="the colour scale runs from -vmax to vmax")
     cm = plt.get_cmap(cmap).with_extremes(bad=GAP_COLOR)
-    im = ax.imshow(np.ma.masked_invalid(img), cmap=cm, vmin=-vmax, vmax=vmax,
-                   interpolation="nearest")
+    im = ax.imshow(np.ma.masked_invalid(img), cmap=cm, vmin=-vmax, vmax=vmax, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
     ax.grid(False)
@@ -169,8 +175,9 @@ def show_mask(ax, mask):
     """
     m = _as_numpy(mask)
     if m.ndim != 2:
-        raise ValueError(f"show_mask expects a 2-D mask, got shape {m.shape}; slice the layer's "
-                         "mask() to a matrix first.")
+        raise ValueError(
+            f"show_mask expects a 2-D mask, got shape {m.shape}; slice the layer's mask() to a matrix first."
+        )
     im = ax.imshow(m, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
@@ -207,15 +214,19 @@ def log_alpha_histograms(model, axes=None, bins: int = 64):
 
     layers = [(n, m) for n, m in model.named_modules() if isinstance(m, SVDO_LAYERS)]
     if not layers:
-        raise ValueError(f"{type(model).__name__} has no sparse variational dropout layer, so it "
-                         "has no log alpha; pass a model built with sparse=True.")
+        raise ValueError(
+            f"{type(model).__name__} has no sparse variational dropout layer, so it "
+            "has no log alpha; pass a model built with sparse=True."
+        )
     bins = V.positive_int(bins, "bins")
     if axes is None:
         _, axes = plt.subplots(1, len(layers), figsize=(2.4 * len(layers), 2.6), sharey=True)
     axes = list(np.atleast_1d(axes))
     if len(axes) != len(layers):
-        raise ValueError(f"got {len(axes)} axes for {len(layers)} sparse layers "
-                         f"({[n for n, _ in layers]}); pass one Axes per layer.")
+        raise ValueError(
+            f"got {len(axes)} axes for {len(layers)} sparse layers "
+            f"({[n for n, _ in layers]}); pass one Axes per layer."
+        )
     edges = np.linspace(LOG_ALPHA_MIN, LOG_ALPHA_MAX, bins + 1)
     for ax, (name, m) in zip(axes, layers):
         la = _as_numpy(m.log_alpha).ravel()
@@ -225,7 +236,14 @@ def log_alpha_histograms(model, axes=None, bins: int = 64):
         ax.set_yscale("log")
         ax.set_title(name)
         ax.set_xlabel(r"$\log\alpha$")
-        ax.text(0.03, 0.97, f"pruned\n{100 * pruned:.1f} %", transform=ax.transAxes,
-                va="top", ha="left", fontsize=8)
+        ax.text(
+            0.03,
+            0.97,
+            f"pruned\n{100 * pruned:.1f} %",
+            transform=ax.transAxes,
+            va="top",
+            ha="left",
+            fontsize=8,
+        )
     axes[0].set_ylabel("number of weights")
     return axes

@@ -12,6 +12,7 @@ for a ``with`` block except the ones named, all flags restored afterwards) and
 keeps the dropout modules training; :func:`course_lib.ensemble.mc_samples` runs
 :func:`predict` with weights drawn from q(W).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
@@ -96,8 +97,11 @@ def probabilities(model: nn.Module, x: Tensor, batch_size: int | None = 2000) ->
         ``batch_size`` is not an integer (or None).
     """
     x = _check_x(x)
-    size = x.shape[0] if batch_size is None else V.positive_int(batch_size, "batch_size",
-                                                                  meaning="inputs per forward pass")
+    size = (
+        x.shape[0]
+        if batch_size is None
+        else V.positive_int(batch_size, "batch_size", meaning="inputs per forward pass")
+    )
     return torch.cat([F.softmax(model(xb), dim=1) for xb in x.split(size)])
 
 

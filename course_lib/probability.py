@@ -11,6 +11,7 @@ of the ``given`` axes.  The three operations of chapter 1 are methods:
 
 and ``*`` multiplies tables with matching names (the product rule).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -65,8 +66,9 @@ class Table:
         if not isinstance(names, str):
             names = tuple(names)
         if isinstance(names, str) or not all(isinstance(n, str) for n in names):
-            raise TypeError(f"names must be a sequence of strings, one per axis (e.g. names=['x', 'y']), "
-                            f"got {names!r}.")
+            raise TypeError(
+                f"names must be a sequence of strings, one per axis (e.g. names=['x', 'y']), got {names!r}."
+            )
         if len(set(names)) != len(names):
             raise ValueError(f"variable names must be distinct, got {names}.")
         if p.ndim != len(names):
@@ -77,9 +79,7 @@ class Table:
         if not np.all(np.isfinite(p)):
             raise ValueError("probabilities must be finite numbers; the table contains NaN or inf.")
         if np.any(p < 0):
-            raise ValueError(
-                f"probabilities must be non-negative; the smallest entry is {p.min():.3g}."
-            )
+            raise ValueError(f"probabilities must be non-negative; the smallest entry is {p.min():.3g}.")
         given = tuple(given)
         unknown = [g for g in given if g not in names]
         if unknown:
@@ -150,8 +150,10 @@ class Table:
         if set(names) != set(self.names):
             raise ValueError(f"transpose needs every variable {list(self.names)}, got {list(names)}.")
         return Table(
-            self.probs.transpose(self._axes(names)), names,
-            {n: self.states[n] for n in names}, self.given,
+            self.probs.transpose(self._axes(names)),
+            names,
+            {n: self.states[n] for n in names},
+            self.given,
         )
 
     # -- the sum rule --------------------------------------------------------------
@@ -199,14 +201,14 @@ class Table:
             return joint
         denom = joint.probs.sum(axis=tuple(range(len(target))), keepdims=True)
         if np.any(denom == 0):
-            idx = np.argwhere(denom.reshape(denom.shape[len(target):]) == 0)[0]
+            idx = np.argwhere(denom.reshape(denom.shape[len(target) :]) == 0)[0]
             where = ", ".join(f"{g}={self.states[g][i]!r}" for g, i in zip(given, idx))
-            raise ValueError(
-                f"p({where}) = 0: conditioning on an event of probability zero is undefined."
-            )
+            raise ValueError(f"p({where}) = 0: conditioning on an event of probability zero is undefined.")
         return Table(
-            joint.probs / denom, target + given,
-            {n: self.states[n] for n in target + given}, given,
+            joint.probs / denom,
+            target + given,
+            {n: self.states[n] for n in target + given},
+            given,
         )
 
     # -- arbitrary conditioning -------------------------------------------------------
@@ -224,9 +226,7 @@ class Table:
         if not self.is_joint:
             raise ValueError("query() needs a joint table.")
         joint = self.marginal(target + observed)
-        index = (slice(None),) * len(target) + tuple(
-            self._index(n, evidence[n]) for n in observed
-        )
+        index = (slice(None),) * len(target) + tuple(self._index(n, evidence[n]) for n in observed)
         slab = joint.probs[index]
         z = slab.sum()
         if z == 0:
@@ -249,8 +249,10 @@ class Table:
         names = list(dict.fromkeys(self.names + other.names))
         letters = {n: chr(97 + i) for i, n in enumerate(names)}
         spec = (
-            "".join(letters[n] for n in self.names) + ","
-            + "".join(letters[n] for n in other.names) + "->"
+            "".join(letters[n] for n in self.names)
+            + ","
+            + "".join(letters[n] for n in other.names)
+            + "->"
             + "".join(letters[n] for n in names)
         )
         p = np.einsum(spec, self.probs, other.probs)

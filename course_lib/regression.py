@@ -18,6 +18,7 @@ Chapter 3 ("Bayesian machine learning") needs two posteriors over weights:
 Shapes: ``Phi`` is a design matrix (N, D) with one row phi(x_n) per data point, ``t`` the
 targets (N,).  Weights are (D,) vectors; samples of weights are stacked as (S, D).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -45,7 +46,9 @@ __all__ = [
 # input checks (shared)
 # ---------------------------------------------------------------------------------------
 def _check_precision(value: float, name: str, meaning: str) -> float:
-    return V.positive_float(value, name, meaning=meaning, hint=f"a precision is 1 / variance, so pass e.g. {name}=1.0")
+    return V.positive_float(
+        value, name, meaning=meaning, hint=f"a precision is 1 / variance, so pass e.g. {name}=1.0"
+    )
 
 
 def _check_design(Phi, name: str = "Phi") -> np.ndarray:
@@ -167,7 +170,9 @@ def sinusoidal_data(
     noise_std = V.positive_float(noise_std, "noise_std", meaning="the noise standard deviation")
     lo, hi = (0.0, 0.0) if gap is None else (float(gap[0]), float(gap[1]))
     if gap is not None and not (0.0 <= lo < hi <= 1.0 and hi - lo < 1.0):
-        raise ValueError(f"gap must be an interval (lo, hi) with 0 <= lo < hi <= 1, not all of [0, 1]; got {gap!r}.")
+        raise ValueError(
+            f"gap must be an interval (lo, hi) with 0 <= lo < hi <= 1, not all of [0, 1]; got {gap!r}."
+        )
     u = rng.uniform(0.0, 1.0 - (hi - lo), size=n)
     x = np.where(u < lo, u, u + (hi - lo))
     t = np.sin(2 * np.pi * x) + noise_std * rng.standard_normal(n)
@@ -397,8 +402,11 @@ class BayesianLinearRegression:
         resid = self._t - self._Phi @ self.mean
         E = 0.5 * self.beta * float(resid @ resid) + 0.5 * self.prior_precision * float(self.mean @ self.mean)
         return float(
-            0.5 * D * np.log(self.prior_precision) + 0.5 * N * np.log(self.beta) - E
-            - 0.5 * self._logdet_precision - 0.5 * N * np.log(2.0 * np.pi)
+            0.5 * D * np.log(self.prior_precision)
+            + 0.5 * N * np.log(self.beta)
+            - E
+            - 0.5 * self._logdet_precision
+            - 0.5 * N * np.log(2.0 * np.pi)
         )
 
     def sample_weights(self, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -425,7 +433,9 @@ class BayesianLinearRegression:
         self._require_fit()
         n = _check_count(n)
         rng = _check_rng(rng)
-        L = np.linalg.cholesky(self.cov + 1e-12 * np.trace(self.cov) / self.mean.size * np.eye(self.mean.size))
+        L = np.linalg.cholesky(
+            self.cov + 1e-12 * np.trace(self.cov) / self.mean.size * np.eye(self.mean.size)
+        )
         return self.mean[None, :] + rng.standard_normal((n, self.mean.size)) @ L.T
 
 
@@ -714,5 +724,5 @@ def logistic_predictive(X, W, probs=None, chunk: int = 4096) -> np.ndarray:
     chunk = _check_count(chunk, "chunk")
     out = np.empty(X.shape[0])
     for start in range(0, X.shape[0], chunk):
-        out[start:start + chunk] = expit(X[start:start + chunk] @ W.T) @ probs
+        out[start : start + chunk] = expit(X[start : start + chunk] @ W.T) @ probs
     return out

@@ -9,6 +9,7 @@
 
 prints one line saying what it chose and returns it.
 """
+
 from __future__ import annotations
 
 import os

@@ -18,6 +18,7 @@ one; :func:`validate_probs` checks them) and, where it scores them, labels ``y``
 The probabilities come from :func:`course_lib.prediction.predict` (one network),
 :func:`course_lib.ensemble.mc_predict` (an ensemble) or :func:`course_lib.dropout.mc_samples`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -81,8 +82,10 @@ def validate_probs(probs: Tensor | np.ndarray, name: str = "probs") -> Tensor:
     if not torch.isfinite(p).all():
         raise ValueError(f"{name} holds NaN or infinite values; check the model's outputs.")
     if (p < 0).any():
-        raise ValueError(f"{name} has negative entries (min {float(p.min()):.3g}); probabilities "
-                         "are >= 0 -- apply torch.softmax(logits, dim=1) to logits first.")
+        raise ValueError(
+            f"{name} has negative entries (min {float(p.min()):.3g}); probabilities "
+            "are >= 0 -- apply torch.softmax(logits, dim=1) to logits first."
+        )
     err = (p.sum(1) - 1.0).abs()
     if (err > PROB_ATOL).any():
         i = int(err.argmax())
@@ -253,8 +256,9 @@ class ReliabilityCurve:
         return float((self.counts[full] * gaps).sum() / self.counts.sum())
 
 
-def reliability_curve(probs: Tensor | np.ndarray, y: Tensor | np.ndarray,
-                      n_bins: int = 15) -> ReliabilityCurve:
+def reliability_curve(
+    probs: Tensor | np.ndarray, y: Tensor | np.ndarray, n_bins: int = 15
+) -> ReliabilityCurve:
     """Bin the examples by confidence and compare each bin's accuracy with its confidence.
 
     Parameters
@@ -289,12 +293,15 @@ def reliability_curve(probs: Tensor | np.ndarray, y: Tensor | np.ndarray,
         counts_np = counts.cpu().numpy()
         mean_conf = np.where(counts_np > 0, conf_sum.cpu().numpy() / counts_np, np.nan)
         mean_acc = np.where(counts_np > 0, acc_sum.cpu().numpy() / counts_np, np.nan)
-    return ReliabilityCurve(edges=np.linspace(0.0, 1.0, n_bins + 1), confidence=mean_conf,
-                            accuracy=mean_acc, counts=counts_np.astype(np.int64))
+    return ReliabilityCurve(
+        edges=np.linspace(0.0, 1.0, n_bins + 1),
+        confidence=mean_conf,
+        accuracy=mean_acc,
+        counts=counts_np.astype(np.int64),
+    )
 
 
-def expected_calibration_error(probs: Tensor | np.ndarray, y: Tensor | np.ndarray,
-                               n_bins: int = 15) -> float:
+def expected_calibration_error(probs: Tensor | np.ndarray, y: Tensor | np.ndarray, n_bins: int = 15) -> float:
     """Expected calibration error (ECE) with ``n_bins`` equal-width confidence bins.
 
     Parameters

@@ -14,6 +14,7 @@ layers together) and :func:`compression` are read off those counts. :func:`use_t
 moves the pruning threshold of every sparse layer for a ``with`` block
 (chapter 9: test error against compression as the threshold moves).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -170,8 +171,10 @@ def use_threshold(model: nn.Module, threshold: float) -> Iterator[nn.Module]:
     threshold = check_threshold(threshold)
     layers = [m for _, m in sparse_layers(model)]
     if not layers:
-        raise ValueError(f"{type(model).__name__} has no sparse variational dropout layer, so it "
-                         "has no threshold to move; pass a model built with sparse=True.")
+        raise ValueError(
+            f"{type(model).__name__} has no sparse variational dropout layer, so it "
+            "has no threshold to move; pass a model built with sparse=True."
+        )
     before = [m.threshold for m in layers]
     try:
         for m in layers:

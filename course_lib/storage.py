@@ -25,6 +25,7 @@ further with relative indices, quantized values and Huffman coding.  :func:`load
 (``sparse=False``) with the pruned weights set to zero: its predictions equal those of the
 sparse-VD network in evaluation mode.
 """
+
 from __future__ import annotations
 
 import math
@@ -87,8 +88,11 @@ def to_csr(weight: torch.Tensor) -> dict[str, object]:
     >>> csr["crow_indices"].tolist(), csr["col_indices"].tolist(), csr["values"].tolist()
     ([0, 1, 3], [1, 0, 2], [2.0, 1.0, 3.0])
     """
-    got = (f"a {weight.dim()}-D {weight.dtype} tensor" if isinstance(weight, torch.Tensor)
-           else type(weight).__name__)
+    got = (
+        f"a {weight.dim()}-D {weight.dtype} tensor"
+        if isinstance(weight, torch.Tensor)
+        else type(weight).__name__
+    )
     wrong_type = not isinstance(weight, torch.Tensor) or not weight.is_floating_point()
     if wrong_type or weight.dim() < 2:
         raise (TypeError if wrong_type else ValueError)(
@@ -122,15 +126,18 @@ def from_csr(csr: dict[str, object]) -> torch.Tensor:
     shape = [int(s) for s in csr["shape"]]
     crow, col, values = csr["crow_indices"], csr["col_indices"], csr["values"]
     n_rows, n_cols = shape[0], math.prod(shape[1:])
-    damaged = (f"CSR arrays do not fit the shape {shape}: {len(crow)} row pointers, {len(col)} "
-               f"column indices, {len(values)} values; the data are damaged, save them again "
-               "with to_csr(weight).")
+    damaged = (
+        f"CSR arrays do not fit the shape {shape}: {len(crow)} row pointers, {len(col)} "
+        f"column indices, {len(values)} values; the data are damaged, save them again "
+        "with to_csr(weight)."
+    )
     if len(crow) != n_rows + 1 or len(col) != len(values):
         raise ValueError(damaged)
     try:
         with _quiet_sparse_csr():
-            dense = torch.sparse_csr_tensor(crow.long(), col.long(), values, size=(n_rows, n_cols),
-                                            check_invariants=True).to_dense()
+            dense = torch.sparse_csr_tensor(
+                crow.long(), col.long(), values, size=(n_rows, n_cols), check_invariants=True
+            ).to_dense()
     except RuntimeError as exc:  # torch names the broken invariant
         raise ValueError(f"{damaged} (torch: {exc})") from exc
     return dense.reshape(shape)
@@ -239,23 +246,28 @@ def load_sparse(path: str | os.PathLike, device: str | torch.device = "cpu") -> 
             "with course_lib.storage.save_sparse(model, path)."
         )
     if state.get("model") not in MODELS:
-        raise ValueError(f"{path}: unknown model {state.get('model')!r}; expected one of "
-                         f"{sorted(MODELS)}.")
+        raise ValueError(f"{path}: unknown model {state.get('model')!r}; expected one of {sorted(MODELS)}.")
     net = build_model(state["model"], sparse=False)
     layers = dict(net.weight_layers())
     if set(layers) != set(state["layers"]):
-        raise ValueError(f"{path}: layers {sorted(state['layers'])} do not match "
-                         f"{state['model']}'s {sorted(layers)}; the file is damaged.")
+        raise ValueError(
+            f"{path}: layers {sorted(state['layers'])} do not match "
+            f"{state['model']}'s {sorted(layers)}; the file is damaged."
+        )
     with torch.no_grad():
         for lname, entry in state["layers"].items():
             m = layers[lname]
             weight = from_csr(entry)
             if weight.shape != m.weight.shape:
-                raise ValueError(f"{path}: layer {lname} has shape {tuple(weight.shape)} but "
-                                 f"{state['model']} expects {tuple(m.weight.shape)}.")
+                raise ValueError(
+                    f"{path}: layer {lname} has shape {tuple(weight.shape)} but "
+                    f"{state['model']} expects {tuple(m.weight.shape)}."
+                )
             if (entry.get("bias") is None) != (m.bias is None):
-                raise ValueError(f"{path}: layer {lname}'s bias is missing or unexpected; "
-                                 "the file is damaged, write it again with save_sparse.")
+                raise ValueError(
+                    f"{path}: layer {lname}'s bias is missing or unexpected; "
+                    "the file is damaged, write it again with save_sparse."
+                )
             m.weight.copy_(weight)
             if m.bias is not None:
                 m.bias.copy_(entry["bias"])

@@ -14,6 +14,7 @@ Every message names the argument, what it means (when the caller says), what was
 e.g. ``n_samples (Monte Carlo samples) must be a positive integer, got 0; use n_samples >= 1.``
 Each check returns the value converted to the plain Python type (``int``, ``float``, ``bool``).
 """
+
 from __future__ import annotations
 
 import math
@@ -24,9 +25,15 @@ from typing import TypeVar
 import numpy as np
 
 __all__ = [
-    "integer", "positive_int", "nonnegative_int",
-    "finite_float", "positive_float", "nonnegative_float", "probability",
-    "boolean", "one_of",
+    "integer",
+    "positive_int",
+    "nonnegative_int",
+    "finite_float",
+    "positive_float",
+    "nonnegative_float",
+    "probability",
+    "boolean",
+    "one_of",
 ]
 
 T = TypeVar("T")
@@ -44,23 +51,44 @@ def _is_real(value: object) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
-def _check_integer(value: object, name: str, minimum: int | None, maximum: int | None, what: str,
-                   meaning: str | None, hint: str | None) -> int:
+def _check_integer(
+    value: object,
+    name: str,
+    minimum: int | None,
+    maximum: int | None,
+    what: str,
+    meaning: str | None,
+    hint: str | None,
+) -> int:
     label = _label(name, meaning)
     if not _is_integer(value):
         example = 1 if minimum is None else max(minimum, 1) if maximum is None else minimum
-        raise TypeError(f"{label} must be {what}, got {value!r} ({type(value).__name__}); "
-                        f"pass a whole number, e.g. {name}={example}.")
+        raise TypeError(
+            f"{label} must be {what}, got {value!r} ({type(value).__name__}); "
+            f"pass a whole number, e.g. {name}={example}."
+        )
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         if hint is None:
-            hint = (f"use {name} <= {maximum}" if minimum is None else f"use {name} >= {minimum}"
-                    if maximum is None else f"use a value from {minimum} to {maximum}")
+            hint = (
+                f"use {name} <= {maximum}"
+                if minimum is None
+                else f"use {name} >= {minimum}"
+                if maximum is None
+                else f"use a value from {minimum} to {maximum}"
+            )
         raise ValueError(f"{label} must be {what}, got {value}; {hint}.")
     return int(value)
 
 
-def integer(value: object, name: str, *, minimum: int | None = None, maximum: int | None = None,
-            meaning: str | None = None, hint: str | None = None) -> int:
+def integer(
+    value: object,
+    name: str,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    meaning: str | None = None,
+    hint: str | None = None,
+) -> int:
     """Check an integer argument, optionally within ``minimum .. maximum`` (both included).
 
     Parameters
@@ -92,8 +120,11 @@ def integer(value: object, name: str, *, minimum: int | None = None, maximum: in
     if minimum is not None and maximum is not None:
         what = f"an integer from {minimum} to {maximum}"
     else:
-        what = "an integer" + ("" if minimum is None else f" >= {minimum}") + (
-            "" if maximum is None else f" <= {maximum}")
+        what = (
+            "an integer"
+            + ("" if minimum is None else f" >= {minimum}")
+            + ("" if maximum is None else f" <= {maximum}")
+        )
     return _check_integer(value, name, minimum, maximum, what, meaning, hint)
 
 
@@ -107,21 +138,32 @@ def nonnegative_int(value: object, name: str, *, meaning: str | None = None, hin
     return _check_integer(value, name, 0, None, "a non-negative integer", meaning, hint)
 
 
-def _check_real(value: object, name: str, ok: Callable[[float], bool], what: str, meaning: str | None,
-                hint: str) -> float:
+def _check_real(
+    value: object, name: str, ok: Callable[[float], bool], what: str, meaning: str | None, hint: str
+) -> float:
     label = _label(name, meaning)
     if not _is_real(value):
-        raise TypeError(f"{label} must be {what}, got {value!r} ({type(value).__name__}); "
-                        f"pass a number such as {name}=1.0.")
+        raise TypeError(
+            f"{label} must be {what}, got {value!r} ({type(value).__name__}); "
+            f"pass a number such as {name}=1.0."
+        )
     v = float(value)
     if not (math.isfinite(v) and ok(v)):
         raise ValueError(f"{label} must be {what}, got {value!r}; {hint}.")
     return v
 
 
-def finite_float(value: object, name: str, *, low: float | None = None, high: float | None = None,
-                 low_open: bool = False, high_open: bool = False, meaning: str | None = None,
-                 hint: str | None = None) -> float:
+def finite_float(
+    value: object,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    meaning: str | None = None,
+    hint: str | None = None,
+) -> float:
     """Check a finite real number, optionally within ``[low, high]`` (each end may be open).
 
     Parameters
@@ -161,25 +203,46 @@ def finite_float(value: object, name: str, *, low: float | None = None, high: fl
         below = high is None or (v < high if high_open else v <= high)
         return above and below
 
-    return _check_real(value, name, ok, what, meaning, hint or ("pass a value in that range" if parts
-                                                               else "pass a finite value"))
+    return _check_real(
+        value,
+        name,
+        ok,
+        what,
+        meaning,
+        hint or ("pass a value in that range" if parts else "pass a finite value"),
+    )
 
 
 def positive_float(value: object, name: str, *, meaning: str | None = None, hint: str | None = None) -> float:
     """Check a finite number > 0 (a scale, a precision). See :func:`finite_float`."""
-    return _check_real(value, name, lambda v: v > 0, "a positive finite number", meaning,
-                       hint or f"pass e.g. {name}=1.0")
+    return _check_real(
+        value, name, lambda v: v > 0, "a positive finite number", meaning, hint or f"pass e.g. {name}=1.0"
+    )
 
 
-def nonnegative_float(value: object, name: str, *, meaning: str | None = None,
-                      hint: str | None = None) -> float:
+def nonnegative_float(
+    value: object, name: str, *, meaning: str | None = None, hint: str | None = None
+) -> float:
     """Check a finite number >= 0 (a weight that may vanish). See :func:`finite_float`."""
-    return _check_real(value, name, lambda v: v >= 0, "a non-negative finite number", meaning,
-                       hint or f"pass e.g. {name}=0.0")
+    return _check_real(
+        value,
+        name,
+        lambda v: v >= 0,
+        "a non-negative finite number",
+        meaning,
+        hint or f"pass e.g. {name}=0.0",
+    )
 
 
-def probability(value: object, name: str, *, low_open: bool = False, high_open: bool = False,
-                meaning: str | None = None, hint: str | None = None) -> float:
+def probability(
+    value: object,
+    name: str,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+    meaning: str | None = None,
+    hint: str | None = None,
+) -> float:
     """Check a probability in [0, 1]; ``low_open``/``high_open`` exclude 0 or 1. See :func:`finite_float`."""
     what = f"a probability in {'(' if low_open else '['}0, 1{')' if high_open else ']'}"
 
@@ -198,8 +261,10 @@ def boolean(value: object, name: str, *, meaning: str | None = None) -> bool:
         If ``value`` is not a ``bool``.
     """
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{_label(name, meaning)} must be True or False, got {value!r} "
-                        f"({type(value).__name__}); pass {name}=True or {name}=False.")
+        raise TypeError(
+            f"{_label(name, meaning)} must be True or False, got {value!r} "
+            f"({type(value).__name__}); pass {name}=True or {name}=False."
+        )
     return bool(value)
 
 
@@ -217,5 +282,7 @@ def one_of(value: T, name: str, choices: Collection[T], *, meaning: str | None =
         ok = False
     if not ok:
         listed = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"{_label(name, meaning)} must be one of {listed}, got {value!r}; pick one of those.")
+        raise ValueError(
+            f"{_label(name, meaning)} must be one of {listed}, got {value!r}; pick one of those."
+        )
     return value

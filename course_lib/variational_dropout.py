@@ -18,6 +18,7 @@ N(1, alpha) noise on activations.
 
 :class:`VariationalDropoutMLP` stacks such layers and :func:`train_elbo` fits it on the (per-example) ELBO.
 """
+
 from __future__ import annotations
 
 import math
@@ -65,8 +66,14 @@ class VariationalDropoutLinear(nn.Module):
         ``alpha_shape``.
     """
 
-    def __init__(self, in_features: int, out_features: int, alpha: float = 0.25,
-                 learn_alpha: bool = False, alpha_shape: str = "layer") -> None:
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        alpha: float = 0.25,
+        learn_alpha: bool = False,
+        alpha_shape: str = "layer",
+    ) -> None:
         super().__init__()
         in_features = V.positive_int(in_features, "in_features")
         out_features = V.positive_int(out_features, "out_features")
@@ -79,8 +86,10 @@ class VariationalDropoutLinear(nn.Module):
                 "for a dropout rate p use course_lib.dropout.dropout_alpha(p) = p/(1-p), e.g. p = 0.5 -> alpha = 1."
             )
         if learn_alpha and alpha == 0.0:
-            raise ValueError("a learned alpha needs a positive starting value (log alpha = -inf at 0); "
-                             "start from e.g. alpha=0.1.")
+            raise ValueError(
+                "a learned alpha needs a positive starting value (log alpha = -inf at 0); "
+                "start from e.g. alpha=0.1."
+            )
         self.in_features, self.out_features = in_features, out_features
         self.learn_alpha, self.alpha_shape = learn_alpha, alpha_shape
         self.theta = nn.Parameter(torch.empty(out_features, in_features))
@@ -142,8 +151,13 @@ class VariationalDropoutMLP(nn.Module):
         Fewer than two sizes, or as many alphas as layers not given.
     """
 
-    def __init__(self, sizes: Sequence[int], alpha: float | Sequence[float] = 0.25,
-                 learn_alpha: bool = False, alpha_shape: str = "layer") -> None:
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        alpha: float | Sequence[float] = 0.25,
+        learn_alpha: bool = False,
+        alpha_shape: str = "layer",
+    ) -> None:
         super().__init__()
         sizes = list(sizes)
         if len(sizes) < 2:
@@ -196,9 +210,18 @@ class TrainResult:
     history: list
 
 
-def train_elbo(model: VariationalDropoutMLP, x: torch.Tensor, y: torch.Tensor, x_test: torch.Tensor,
-               y_test: torch.Tensor, epochs: int = 10, batch_size: int = 100, lr: float = 1e-3,
-               lr_log_alpha: float = 0.05, seed: int = 0) -> TrainResult:
+def train_elbo(
+    model: VariationalDropoutMLP,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    x_test: torch.Tensor,
+    y_test: torch.Tensor,
+    epochs: int = 10,
+    batch_size: int = 100,
+    lr: float = 1e-3,
+    lr_log_alpha: float = 0.05,
+    seed: int = 0,
+) -> TrainResult:
     """Maximise the ELBO per example, E_q log p(y | x, W) - KL / N, with Adam.
 
     Parameters
@@ -229,16 +252,20 @@ def train_elbo(model: VariationalDropoutMLP, x: torch.Tensor, y: torch.Tensor, x
         Mismatched lengths or non-positive epochs / batch size / step sizes, a negative seed.
     """
     if len(x) != len(y) or len(x_test) != len(y_test):
-        raise ValueError(f"inputs and labels differ in length: {len(x)} vs {len(y)}, "
-                         f"test {len(x_test)} vs {len(y_test)}.")
+        raise ValueError(
+            f"inputs and labels differ in length: {len(x)} vs {len(y)}, test {len(x_test)} vs {len(y_test)}."
+        )
     epochs, batch_size = V.positive_int(epochs, "epochs"), V.positive_int(batch_size, "batch_size")
     lr = V.positive_float(lr, "lr", meaning="Adam step size", hint="pass e.g. lr=1e-3")
     lr_log_alpha = V.positive_float(lr_log_alpha, "lr_log_alpha", hint="pass e.g. lr_log_alpha=0.05")
     seed = V.nonnegative_int(seed, "seed")
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    raw = {id(m.raw_log_alpha) for m in model.modules()
-           if isinstance(m, VariationalDropoutLinear) and m.learn_alpha}
+    raw = {
+        id(m.raw_log_alpha)
+        for m in model.modules()
+        if isinstance(m, VariationalDropoutLinear) and m.learn_alpha
+    }
     log_alphas = [p for p in model.parameters() if id(p) in raw]
     others = [p for p in model.parameters() if id(p) not in raw]
     groups = [{"params": others, "lr": lr}]
@@ -252,7 +279,7 @@ def train_elbo(model: VariationalDropoutMLP, x: torch.Tensor, y: torch.Tensor, x
         order = torch.randperm(n, generator=gen)
         total = 0.0
         for start in range(0, n, batch_size):
-            idx = order[start:start + batch_size]
+            idx = order[start : start + batch_size]
             nll = nn.functional.cross_entropy(model(x[idx]), y[idx])
             loss = nll + model.kl() / n
             opt.zero_grad()

@@ -25,6 +25,7 @@ round-off):
 The symbols follow the book: ``mu`` = μ, ``sigma`` = σ, ``prior_precision`` = λ (the prior
 precision; ``lambda`` is a Python keyword), ``beta`` = β (noise precision), ``kl_weight`` = κ.
 """
+
 from __future__ import annotations
 
 import math
@@ -245,11 +246,15 @@ class FullRankGaussian(GaussianFamily):
             if L.shape != (D, D):
                 raise ValueError(f"scale_tril must have shape ({D}, {D}) to match mu, got {tuple(L.shape)}.")
             if torch.any(torch.triu(L, diagonal=1) != 0):
-                raise ValueError("scale_tril must be lower triangular (a Cholesky factor); "
-                                 "use torch.linalg.cholesky(cov) to get one from a covariance.")
+                raise ValueError(
+                    "scale_tril must be lower triangular (a Cholesky factor); "
+                    "use torch.linalg.cholesky(cov) to get one from a covariance."
+                )
             if torch.any(torch.diagonal(L) <= 0):
-                raise ValueError("scale_tril must have a positive diagonal; "
-                                 "use torch.linalg.cholesky(cov) to get one from a covariance.")
+                raise ValueError(
+                    "scale_tril must have a positive diagonal; "
+                    "use torch.linalg.cholesky(cov) to get one from a covariance."
+                )
         self.mu = nn.Parameter(mu_t.detach().clone())
         self.log_diag = nn.Parameter(torch.log(torch.diagonal(L)).detach().clone())
         self.offdiag = nn.Parameter(torch.tril(L, diagonal=-1).detach().clone())
@@ -270,8 +275,10 @@ class FullRankGaussian(GaussianFamily):
 def _cholesky(cov: Tensor, name: str) -> Tensor:
     L, info = torch.linalg.cholesky_ex(cov)
     if info.item() != 0:
-        raise ValueError(f"{name} is not positive definite (its Cholesky factorization failed); "
-                         "pass a symmetric covariance with positive eigenvalues.")
+        raise ValueError(
+            f"{name} is not positive definite (its Cholesky factorization failed); "
+            "pass a symmetric covariance with positive eigenvalues."
+        )
     return L
 
 
@@ -304,8 +311,10 @@ def gaussian_kl(mu_q, cov_q, mu_p, cov_p) -> Tensor:
     mu_q, mu_p = (torch.as_tensor(m, dtype=dtype) for m in (mu_q, mu_p))
     cov_q, cov_p = (torch.as_tensor(c, dtype=dtype) for c in (cov_q, cov_p))
     if mu_q.ndim != 1 or mu_q.shape != mu_p.shape:
-        raise ValueError(f"mu_q and mu_p must be vectors of the same length, got {tuple(mu_q.shape)} "
-                         f"and {tuple(mu_p.shape)}.")
+        raise ValueError(
+            f"mu_q and mu_p must be vectors of the same length, got {tuple(mu_q.shape)} "
+            f"and {tuple(mu_p.shape)}."
+        )
     D = mu_q.shape[0]
     for c, name in ((cov_q, "cov_q"), (cov_p, "cov_p")):
         if c.shape != (D, D):
@@ -324,12 +333,19 @@ def kl_divergence(q: GaussianFamily, mu_p, cov_p) -> Tensor:
         raise TypeError(f"q must be a MeanFieldGaussian or FullRankGaussian, got {type(q).__name__}.")
     cov_p = torch.as_tensor(cov_p, dtype=q.mu.dtype)
     mu_p = torch.as_tensor(mu_p, dtype=q.mu.dtype)
-    if (isinstance(q, MeanFieldGaussian) and cov_p.shape == (q.dim, q.dim) and mu_p.shape == (q.dim,)
-            and torch.equal(cov_p, torch.diag(torch.diagonal(cov_p))) and torch.all(torch.diagonal(cov_p) > 0)):
+    if (
+        isinstance(q, MeanFieldGaussian)
+        and cov_p.shape == (q.dim, q.dim)
+        and mu_p.shape == (q.dim,)
+        and torch.equal(cov_p, torch.diag(torch.diagonal(cov_p)))
+        and torch.all(torch.diagonal(cov_p) > 0)
+    ):
         # both diagonal: the KL is a sum of D one-dimensional KLs (no factorization needed)
         var_p = torch.diagonal(cov_p)
-        return 0.5 * ((q.sigma**2 + (q.mu - mu_p) ** 2) / var_p - 1.0 + torch.log(var_p)
-                      - 2.0 * q.log_sigma).sum()
+        return (
+            0.5
+            * ((q.sigma**2 + (q.mu - mu_p) ** 2) / var_p - 1.0 + torch.log(var_p) - 2.0 * q.log_sigma).sum()
+        )
     return gaussian_kl(q.mu, q.covariance(), mu_p, cov_p)
 
 
@@ -365,8 +381,9 @@ def gaussian_log_likelihood(W: Tensor, Phi: Tensor, t: Tensor, beta: float) -> T
     """
     beta = V.positive_float(beta, "beta", meaning="the noise precision")
     if W.ndim != 2 or Phi.ndim != 2 or W.shape[1] != Phi.shape[1]:
-        raise ValueError(f"W must be (S, D) and Phi (B, D) with the same D, got {tuple(W.shape)} "
-                         f"and {tuple(Phi.shape)}.")
+        raise ValueError(
+            f"W must be (S, D) and Phi (B, D) with the same D, got {tuple(W.shape)} and {tuple(Phi.shape)}."
+        )
     if t.shape != (Phi.shape[0],):
         raise ValueError(f"t must have shape ({Phi.shape[0]},) to match Phi, got {tuple(t.shape)}.")
     resid = t.unsqueeze(0) - W @ Phi.T
@@ -437,8 +454,10 @@ def elbo(
         batch_size = N
     batch_size = V.positive_int(batch_size, "batch_size", meaning="the mini-batch size")
     if batch_size > N:
-        raise ValueError(f"batch_size={batch_size} is larger than the data set (N={N}); "
-                         f"use batch_size <= {N}, or None for the full data.")
+        raise ValueError(
+            f"batch_size={batch_size} is larger than the data set (N={N}); "
+            f"use batch_size <= {N}, or None for the full data."
+        )
     if V.finite_float(kl_weight, "kl_weight") < 0:
         raise ValueError(f"kl_weight must be >= 0 (1 is the ELBO, 0 drops the KL term), got {kl_weight}.")
     if batch_size < N:
@@ -449,16 +468,18 @@ def elbo(
     W = q.sample(n_samples, generator)
     ll = log_lik(W, Xb, Tb)
     if ll.shape != (n_samples, batch_size):
-        raise ValueError(f"log_lik must return shape (S, B) = ({n_samples}, {batch_size}), "
-                         f"got {tuple(ll.shape)}.")
+        raise ValueError(
+            f"log_lik must return shape (S, B) = ({n_samples}, {batch_size}), got {tuple(ll.shape)}."
+        )
     data_term = ll.sum(dim=1).mean() * (N / batch_size)
     if kl_weight == 0:
         return data_term
     return data_term - kl_weight * kl_divergence(q, *prior)
 
 
-def linear_gaussian_elbo(q: GaussianFamily, Phi: Tensor, t: Tensor, prior_precision: float, beta: float,
-                         kl_weight: float = 1.0) -> Tensor:
+def linear_gaussian_elbo(
+    q: GaussianFamily, Phi: Tensor, t: Tensor, prior_precision: float, beta: float, kl_weight: float = 1.0
+) -> Tensor:
     """The exact ELBO of Bayesian linear regression, p(t|Φ,W) = N(ΦW, β⁻¹I), p(W) = N(0, λ⁻¹I).
 
     .. math::
@@ -514,8 +535,12 @@ def flat_grad(q: nn.Module, value: Tensor) -> Tensor:
     return torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1) for p, g in zip(params, grads)])
 
 
-def reparam_grad(q: GaussianFamily, f: Callable[[Tensor], Tensor], n_samples: int = 1,
-                 generator: torch.Generator | None = None) -> Tensor:
+def reparam_grad(
+    q: GaussianFamily,
+    f: Callable[[Tensor], Tensor],
+    n_samples: int = 1,
+    generator: torch.Generator | None = None,
+) -> Tensor:
     """The reparameterization estimate of ∇_φ E_q f(W) (Kingma & Welling 2014).
 
     (1/S) Σ_s ∇_φ f(μ + L ε_s): the gradient goes *through* the sample.
@@ -536,12 +561,19 @@ def reparam_grad(q: GaussianFamily, f: Callable[[Tensor], Tensor], n_samples: in
     W = q.sample(n_samples, generator)
     values = f(W)
     if values.shape != (W.shape[0],):
-        raise ValueError(f"f must return one value per sample, shape ({W.shape[0]},), got {tuple(values.shape)}.")
+        raise ValueError(
+            f"f must return one value per sample, shape ({W.shape[0]},), got {tuple(values.shape)}."
+        )
     return flat_grad(q, values.mean())
 
 
-def score_function_grad(q: GaussianFamily, f: Callable[[Tensor], Tensor], n_samples: int = 1,
-                        generator: torch.Generator | None = None, baseline: float = 0.0) -> Tensor:
+def score_function_grad(
+    q: GaussianFamily,
+    f: Callable[[Tensor], Tensor],
+    n_samples: int = 1,
+    generator: torch.Generator | None = None,
+    baseline: float = 0.0,
+) -> Tensor:
     """The score-function (REINFORCE) estimate of ∇_φ E_q f(W) (Williams 1992).
 
     (1/S) Σ_s (f(W_s) − b) ∇_φ log q(W_s | φ), with W_s drawn and then held fixed. It needs
@@ -565,7 +597,9 @@ def score_function_grad(q: GaussianFamily, f: Callable[[Tensor], Tensor], n_samp
         W = q.sample(n_samples, generator)
         values = f(W)
     if values.shape != (W.shape[0],):
-        raise ValueError(f"f must return one value per sample, shape ({W.shape[0]},), got {tuple(values.shape)}.")
+        raise ValueError(
+            f"f must return one value per sample, shape ({W.shape[0]},), got {tuple(values.shape)}."
+        )
     surrogate = ((values - baseline) * q.log_prob(W)).mean()
     return flat_grad(q, surrogate)
 
@@ -573,8 +607,14 @@ def score_function_grad(q: GaussianFamily, f: Callable[[Tensor], Tensor], n_samp
 # ---------------------------------------------------------------------------------------
 # fitting
 # ---------------------------------------------------------------------------------------
-def fit(q: nn.Module, objective: Callable[[], Tensor], n_steps: int = 500, lr: float = 0.05,
-        lr_final: float | None = None, params: Sequence[nn.Parameter] | None = None) -> np.ndarray:
+def fit(
+    q: nn.Module,
+    objective: Callable[[], Tensor],
+    n_steps: int = 500,
+    lr: float = 0.05,
+    lr_final: float | None = None,
+    params: Sequence[nn.Parameter] | None = None,
+) -> np.ndarray:
     """Maximize ``objective()`` over q's parameters with Adam; return the objective per step.
 
     Parameters
@@ -620,8 +660,10 @@ def fit(q: nn.Module, objective: Callable[[], Tensor], n_steps: int = 500, lr: f
         if value.ndim != 0:
             raise ValueError(f"objective must return a scalar, got shape {tuple(value.shape)}.")
         if not torch.isfinite(value):
-            raise FloatingPointError(f"the objective became {value.item()} at step {step}; "
-                                     f"lower the learning rate (lr={lr}) or check the model.")
+            raise FloatingPointError(
+                f"the objective became {value.item()} at step {step}; "
+                f"lower the learning rate (lr={lr}) or check the model."
+            )
         (-value).backward()
         opt.step()
         history[step] = value.item()

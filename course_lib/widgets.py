@@ -7,6 +7,7 @@ kernel-only widget, :func:`conditioning_widget`, which lives here beside its com
 (:func:`conditioning_view`) and imports ``ipywidgets`` only when called.  Sections follow
 the chapters.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -106,8 +107,10 @@ def conditioning_widget(table: Table, defaults: Mapping[str, tuple[str, object]]
             return
         observed = ", ".join(f"{n}={values[n]}" for n in table.names if roles[n] == "observed")
         label = f"p({', '.join(result.names)}" + (f" | {observed})" if observed else ")")
-        bars = [", ".join(str(result.states[n][i]) for n, i in zip(result.names, idx))
-                for idx in np.ndindex(result.probs.shape)]
+        bars = [
+            ", ".join(str(result.states[n][i]) for n, i in zip(result.names, idx))
+            for idx in np.ndindex(result.probs.shape)
+        ]
         fig, ax = plt.subplots(figsize=(6.4, 2.4))
         ax.bar(bars, result.probs.ravel(), color="#1f77b4")
         ax.set_ylim(0, 1)
@@ -169,11 +172,14 @@ def conditioning_slice(table: Table, target: str, evidence: Mapping[str, object]
         state is unknown, or the evidence has probability zero.
     """
     if not isinstance(target, str):
-        raise TypeError(f"target must be the name (a str) of one variable of the table {list(table.names)}, "
-                        f"got {target!r}.")
+        raise TypeError(
+            f"target must be the name (a str) of one variable of the table {list(table.names)}, "
+            f"got {target!r}."
+        )
     if target not in table.names:
-        raise ValueError(f"target must be the name of one variable of the table {list(table.names)}, "
-                         f"got {target!r}.")
+        raise ValueError(
+            f"target must be the name of one variable of the table {list(table.names)}, got {target!r}."
+        )
     if target in evidence:
         raise ValueError(f"{target!r} cannot be both the target and observed; drop it from the evidence.")
     conditional = table.query([target], evidence)  # checks names, states and p(evidence) > 0
@@ -194,6 +200,7 @@ def conditioning_slice(table: Table, target: str, evidence: Mapping[str, object]
 # ---------------------------------------------------------------------------------------
 # Chapter 2 — prior, likelihood and posterior of a coin
 # ---------------------------------------------------------------------------------------
+
 
 def coin_view(a: float = 2.0, b: float = 2.0, heads: int = 3, tails: int = 0, n_grid: int = 400) -> dict:
     """Prior Beta(a, b), likelihood and posterior of a coin after ``heads`` and ``tails``.
@@ -316,8 +323,14 @@ def regression_view(
     w_ml, _ = least_squares(Phi, t)
     samples = model.sample_weights(n_samples, np.random.default_rng(seed)) @ Phi_grid.T
     return {
-        "x": x, "t": t, "x_grid": x_grid, "truth": np.sin(2 * np.pi * x_grid),
-        "mean": mean, "std": std, "ml": Phi_grid @ w_ml, "samples": samples,
+        "x": x,
+        "t": t,
+        "x_grid": x_grid,
+        "truth": np.sin(2 * np.pi * x_grid),
+        "mean": mean,
+        "std": std,
+        "ml": Phi_grid @ w_ml,
+        "samples": samples,
         "log_evidence": model.log_evidence(),
     }
 
@@ -411,10 +424,16 @@ def elbo_view(
         return np.exp(-0.5 * ((w - m) / s) ** 2) / (s * np.sqrt(2 * np.pi))
 
     return {
-        "elbo": data_term - kl_prior, "kl": kl_post, "log_evidence": blr.log_evidence(),
-        "data_term": data_term, "kl_prior": kl_prior,
-        "post_mean": post_mean, "post_std": post_std,
-        "w": w, "q": normal_pdf(float(mu), float(sigma)), "posterior": normal_pdf(post_mean, post_std),
+        "elbo": data_term - kl_prior,
+        "kl": kl_post,
+        "log_evidence": blr.log_evidence(),
+        "data_term": data_term,
+        "kl_prior": kl_prior,
+        "post_mean": post_mean,
+        "post_std": post_std,
+        "w": w,
+        "q": normal_pdf(float(mu), float(sigma)),
+        "posterior": normal_pdf(post_mean, post_std),
     }
 
 
@@ -473,9 +492,7 @@ def kl_fit_view(
         single-sample ``n_samples``, or an empty evaluation range.
     """
     if V.integer(n_samples, "n_samples") < 0 or n_samples == 1:
-        raise ValueError(
-            f"n_samples must be 0 (use the quadrature) or an integer >= 2, got {n_samples!r}."
-        )
+        raise ValueError(f"n_samples must be 0 (use the quadrature) or an integer >= 2, got {n_samples!r}.")
     eval_min, eval_max = V.finite_float(eval_min, "eval_min"), V.finite_float(eval_max, "eval_max")
     n_eval = V.integer(n_eval, "n_eval", minimum=2, meaning="points of the evaluation grid")
     if eval_min >= eval_max:
@@ -483,8 +500,9 @@ def kl_fit_view(
             f"the evaluation grid needs finite eval_min < eval_max and n_eval >= 2, got "
             f"[{eval_min}, {eval_max}] with {n_eval} points."
         )
-    fit = _kl.fit_molchanov(log_alpha_min, log_alpha_max, n_grid, tied=tied,
-                            n_samples=int(n_samples) or None, seed=seed)
+    fit = _kl.fit_molchanov(
+        log_alpha_min, log_alpha_max, n_grid, tied=tied, n_samples=int(n_samples) or None, seed=seed
+    )
     grid = np.linspace(eval_min, eval_max, n_eval)
     reference = _kl.neg_kl(grid)
     error = fit(grid) - reference

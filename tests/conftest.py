@@ -1,4 +1,5 @@
 """Shared pytest fixtures."""
+
 from __future__ import annotations
 
 import os
@@ -11,8 +12,11 @@ from course_lib import data
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: trains a network (tests/test_grading.py's A4); "
-                            "make test runs it, pytest -m 'not slow' skips it")
+    config.addinivalue_line(
+        "markers",
+        "slow: trains a network (tests/test_grading.py's A4); "
+        "make test runs it, pytest -m 'not slow' skips it",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -37,5 +41,5 @@ def tiny_data():
     y = torch.randint(0, 4, (600,), generator=g)
     for k in range(4):
         r, c = divmod(k, 2)
-        x[y == k, :, 14 * r:14 * r + 14, 14 * c:14 * c + 14] += 1.0
+        x[y == k, :, 14 * r : 14 * r + 14, 14 * c : 14 * c + 14] += 1.0
     return x[:400], y[:400], x[400:], y[400:]

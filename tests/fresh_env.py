@@ -8,6 +8,7 @@ so the shadow's ``.pth`` files run as they would in ``.venv``. ``pip`` comes fro
 installs into the new environment's own site-packages, which come first on ``sys.path``.
 (``--system-site-packages`` would not do: ``.venv`` holds course_lib in editable mode.)
 """
+
 from __future__ import annotations
 
 import os
@@ -65,9 +66,14 @@ def fresh_venv(where: Path) -> Path:
     env_dir = where / "venv"
     venv.EnvBuilder(with_pip=False, symlinks=True).create(env_dir)
     python = env_dir / "bin" / "python"
-    own_site = Path(subprocess.run(
-        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True, text=True, check=True).stdout.strip())
+    own_site = Path(
+        subprocess.run(
+            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
     shadow, _ = shadow_site_packages(where / "pinned-site-packages")
     (own_site / "_course_pinned_packages.pth").write_text(f"import site; site.addsitedir({str(shadow)!r})\n")
     return python
@@ -75,8 +81,11 @@ def fresh_venv(where: Path) -> Path:
 
 def clean_env(**extra: str) -> dict[str, str]:
     """This process's environment without anything that would put the repository on ``sys.path``."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP")
+    }
     env["PYTHONNOUSERSITE"] = "1"
     env.update(extra)
     return env

@@ -1,4 +1,5 @@
 """Tests for course_lib.bnn: the flat-parameter MLP, mean-field VI, ensembles and dropout nets."""
+
 from __future__ import annotations
 
 import math
@@ -15,7 +16,7 @@ def _sequential(flat: torch.Tensor, hidden, act) -> nn.Sequential:
     """The same network as row ``flat`` of a bnn model, built from nn.Linear layers."""
     layers, offset, sizes = [], 0, (1, *hidden, 1)
     for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        block = flat[offset: offset + (n_in + 1) * n_out].reshape(n_in + 1, n_out)
+        block = flat[offset : offset + (n_in + 1) * n_out].reshape(n_in + 1, n_out)
         lin = nn.Linear(n_in, n_out)
         with torch.no_grad():
             lin.weight.copy_(block[:n_in].T)
@@ -64,8 +65,12 @@ def test_kl_matches_torch_distributions_with_per_layer_precisions():
     with torch.no_grad():
         mf.log_sigma.uniform_(-2, 0.5)
     q = torch.distributions.Normal(mf.mu, mf.log_sigma.exp())
-    lam = torch.cat([torch.full(((n_in + 1) * n_out,), v)
-                     for v, (n_in, n_out) in zip((1.0, 4.0, 0.5), [(1, 4), (4, 3), (3, 1)])])
+    lam = torch.cat(
+        [
+            torch.full(((n_in + 1) * n_out,), v)
+            for v, (n_in, n_out) in zip((1.0, 4.0, 0.5), [(1, 4), (4, 3), (3, 1)])
+        ]
+    )
     p = torch.distributions.Normal(torch.zeros_like(lam), lam.rsqrt())
     torch.testing.assert_close(mf.kl(), torch.distributions.kl_divergence(q, p).sum())
     at_prior = bnn.MeanFieldMLP(hidden=(4,), prior_precision=4.0, init_log_sigma=math.log(0.5))
@@ -81,9 +86,18 @@ def test_members_are_independent_and_the_penalty_is_chapter_5s_kl_term():
     assert nets.weights.grad[0].abs().sum() > 0 and torch.all(nets.weights.grad[1:] == 0)
     w = nets.weights.detach()
     first, dropped = slice(0, 2 * 4), slice(2 * 4, 2 * 4 + 4 * 4)
-    biases = w[:, 2 * 4 + 4 * 4: 2 * 4 + 5 * 4]
-    expected = 0.5 * 2.0 * ((w[:, first] ** 2).sum(1) + (w[:, dropped] ** 2).sum(1) / (1 - nets.p)
-                            + (biases**2).sum(1) + (w[:, -5:-1] ** 2).sum(1) / (1 - nets.p) + w[:, -1] ** 2)
+    biases = w[:, 2 * 4 + 4 * 4 : 2 * 4 + 5 * 4]
+    expected = (
+        0.5
+        * 2.0
+        * (
+            (w[:, first] ** 2).sum(1)
+            + (w[:, dropped] ** 2).sum(1) / (1 - nets.p)
+            + (biases**2).sum(1)
+            + (w[:, -5:-1] ** 2).sum(1) / (1 - nets.p)
+            + w[:, -1] ** 2
+        )
+    )
     torch.testing.assert_close(nets.penalty(2.0), expected)
     assert nets.penalty(2.0)[1] > 0.5 * 2.0 * (w[1] ** 2).sum()  # dropout raises the penalty's weight
 
@@ -115,42 +129,48 @@ def test_gaussian_log_likelihood_and_predictive():
     np.testing.assert_allclose(std3, std)
 
 
-@pytest.mark.parametrize("make, match", [
-    (lambda: bnn.MeanFieldMLP(hidden=()), "hidden"),
-    (lambda: bnn.MeanFieldMLP(hidden=(50, 0)), "width of a hidden layer"),
-    (lambda: bnn.MeanFieldMLP(prior_precision=0.0), "prior precision"),
-    (lambda: bnn.MeanFieldMLP(hidden=(5,), prior_precision=(1.0, 2.0, 3.0)), "one per layer"),
-    (lambda: bnn.MeanFieldMLP(activation="sigmoid"), "activation"),
-    (lambda: bnn.MeanFieldMLP(init_log_sigma=float("nan")), "init_log_sigma"),
-    (lambda: bnn.EnsembleMLP(n_members=0), "number of networks"),
-    (lambda: bnn.EnsembleMLP(p=1.0), r"\[0, 1\)"),
-    (lambda: bnn.EnsembleMLP(n_members=3, p=[0.1, 0.2]), "one per member"),
-    (lambda: bnn.EnsembleMLP(n_members=2).penalty(-1.0), "prior precision"),
-    (lambda: bnn.MeanFieldMLP(hidden=(3,))(torch.zeros(4, 1)), "1-D"),
-    (lambda: bnn.MeanFieldMLP(hidden=(3,))(torch.tensor([0.0, float("inf")])), "NaN or infinite"),
-    (lambda: bnn.MeanFieldMLP(hidden=(3,))(torch.zeros(3), n_samples=0), "number of weight samples"),
-    (lambda: bnn.EnsembleMLP(hidden=(3,)).mc_samples(torch.zeros(3), 0), "number of noisy passes"),
-    (lambda: bnn.gaussian_log_likelihood(torch.zeros(2, 3), torch.zeros(4), 1.0), "shape mismatch"),
-    (lambda: bnn.gaussian_log_likelihood(torch.zeros(3), torch.zeros(3), 0.0), "noise precision"),
-    (lambda: bnn.predictive(np.zeros((1, 3)), 1.0), "at least two"),
-    (lambda: bnn.predictive(np.zeros(3), 1.0), "samples along"),
-    (lambda: bnn.predictive(np.full((2, 3), np.nan), 1.0), "NaN"),
-])
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: bnn.MeanFieldMLP(hidden=()), "hidden"),
+        (lambda: bnn.MeanFieldMLP(hidden=(50, 0)), "width of a hidden layer"),
+        (lambda: bnn.MeanFieldMLP(prior_precision=0.0), "prior precision"),
+        (lambda: bnn.MeanFieldMLP(hidden=(5,), prior_precision=(1.0, 2.0, 3.0)), "one per layer"),
+        (lambda: bnn.MeanFieldMLP(activation="sigmoid"), "activation"),
+        (lambda: bnn.MeanFieldMLP(init_log_sigma=float("nan")), "init_log_sigma"),
+        (lambda: bnn.EnsembleMLP(n_members=0), "number of networks"),
+        (lambda: bnn.EnsembleMLP(p=1.0), r"\[0, 1\)"),
+        (lambda: bnn.EnsembleMLP(n_members=3, p=[0.1, 0.2]), "one per member"),
+        (lambda: bnn.EnsembleMLP(n_members=2).penalty(-1.0), "prior precision"),
+        (lambda: bnn.MeanFieldMLP(hidden=(3,))(torch.zeros(4, 1)), "1-D"),
+        (lambda: bnn.MeanFieldMLP(hidden=(3,))(torch.tensor([0.0, float("inf")])), "NaN or infinite"),
+        (lambda: bnn.MeanFieldMLP(hidden=(3,))(torch.zeros(3), n_samples=0), "number of weight samples"),
+        (lambda: bnn.EnsembleMLP(hidden=(3,)).mc_samples(torch.zeros(3), 0), "number of noisy passes"),
+        (lambda: bnn.gaussian_log_likelihood(torch.zeros(2, 3), torch.zeros(4), 1.0), "shape mismatch"),
+        (lambda: bnn.gaussian_log_likelihood(torch.zeros(3), torch.zeros(3), 0.0), "noise precision"),
+        (lambda: bnn.predictive(np.zeros((1, 3)), 1.0), "at least two"),
+        (lambda: bnn.predictive(np.zeros(3), 1.0), "samples along"),
+        (lambda: bnn.predictive(np.full((2, 3), np.nan), 1.0), "NaN"),
+    ],
+)
 def test_bad_input_names_the_problem(make, match):
     with pytest.raises(ValueError, match=match):
         make()
 
 
-@pytest.mark.parametrize("make, match", [
-    (lambda: bnn.MeanFieldMLP(hidden="50"), "sequence of layer widths"),
-    (lambda: bnn.MeanFieldMLP(hidden=(50.0,)), "width of a hidden layer"),
-    (lambda: bnn.MeanFieldMLP(prior_precision="1"), "prior precision"),
-    (lambda: bnn.MeanFieldMLP(init_log_sigma=None), "init_log_sigma"),
-    (lambda: bnn.MeanFieldMLP(hidden=(3,))(torch.zeros(3), n_samples=2.0), "n_samples"),
-    (lambda: bnn.EnsembleMLP(n_members=True), "n_members"),
-    (lambda: bnn.EnsembleMLP(p="0.1"), "dropout rate"),
-    (lambda: bnn.predictive(np.zeros((2, 3)), "25"), "noise precision"),
-])
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: bnn.MeanFieldMLP(hidden="50"), "sequence of layer widths"),
+        (lambda: bnn.MeanFieldMLP(hidden=(50.0,)), "width of a hidden layer"),
+        (lambda: bnn.MeanFieldMLP(prior_precision="1"), "prior precision"),
+        (lambda: bnn.MeanFieldMLP(init_log_sigma=None), "init_log_sigma"),
+        (lambda: bnn.MeanFieldMLP(hidden=(3,))(torch.zeros(3), n_samples=2.0), "n_samples"),
+        (lambda: bnn.EnsembleMLP(n_members=True), "n_members"),
+        (lambda: bnn.EnsembleMLP(p="0.1"), "dropout rate"),
+        (lambda: bnn.predictive(np.zeros((2, 3)), "25"), "noise precision"),
+    ],
+)
 def test_wrong_types_are_type_errors(make, match):
     with pytest.raises(TypeError, match=match):
         make()

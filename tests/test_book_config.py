@@ -1,4 +1,5 @@
 """The book's configuration: every toc entry exists, and offline assets switch on and off cleanly."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -36,7 +37,9 @@ def test_every_toc_entry_exists():
 
 def test_every_chapter_notebook_is_in_the_toc():
     files = set(_toc_files(yaml.safe_load((ROOT / "_toc.yml").read_text())))
-    notebooks = {p.relative_to(ROOT).with_suffix("").as_posix() for p in (ROOT / "chapters").glob("[0-9][0-9]_*.ipynb")}
+    notebooks = {
+        p.relative_to(ROOT).with_suffix("").as_posix() for p in (ROOT / "chapters").glob("[0-9][0-9]_*.ipynb")
+    }
     assert notebooks <= files, f"chapters missing from _toc.yml: {sorted(notebooks - files)}"
 
 
@@ -50,7 +53,11 @@ def offline_assets():
 
 
 def _config():
-    return SimpleNamespace(html_static_path=[], mathjax_path="https://cdn/mathjax.js", nb_ipywidgets_js={"https://cdn/require.js": {}})
+    return SimpleNamespace(
+        html_static_path=[],
+        mathjax_path="https://cdn/mathjax.js",
+        nb_ipywidgets_js={"https://cdn/require.js": {}},
+    )
 
 
 def test_offline_assets_used_when_vendored(tmp_path, offline_assets):

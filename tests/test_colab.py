@@ -16,6 +16,7 @@ Where it differs from Colab: pip is offline (``--no-index``), so the package is 
 pinned setuptools (no build isolation) and every dependency must already be installed, as it is on
 Colab except ipywidgets (Colab ships 7.x; the course needs 8, which pip then installs there).
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -53,22 +54,22 @@ def enable_custom_widget_manager(version="5.0.0a"):
     calls.append("enable_custom_widget_manager")
 '''
 
-_REPORT = '''import importlib.metadata, json, sys
+_REPORT = """import importlib.metadata, json, sys
 import course_lib
 from google.colab import output
 dist = importlib.metadata.distribution("bayesian-dnn-course")
 print(json.dumps({"python": sys.executable, "course_lib": course_lib.__file__,
                   "version": dist.version, "direct_url": json.loads(dist.read_text("direct_url.json")),
-                  "colab_calls": output.calls}))'''
+                  "colab_calls": output.calls}))"""
 
-_DRIVER = '''import importlib.util, json, sys, nbformat
+_DRIVER = """import importlib.util, json, sys, nbformat
 from nbclient import NotebookClient
 assert importlib.util.find_spec("course_lib") is None, "course_lib must be missing before the install cell"
 path, cwd = sys.argv[1], sys.argv[2]
 nb = nbformat.read(path, as_version=4)
 NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": cwd}}).execute()
 nbformat.write(nb, path)
-'''
+"""
 
 
 def _text(cell) -> str:
@@ -91,11 +92,16 @@ def clone(tmp_path_factory) -> tuple[Path, str]:
             shutil.copy2(ROOT / name, where / name)
     shutil.rmtree(where / "course_lib", ignore_errors=True)
     shutil.copytree(ROOT / "course_lib", where / "course_lib", ignore=shutil.ignore_patterns("__pycache__"))
-    subprocess.run(git + ["-C", str(where), "add", "-A", "pyproject.toml", "README.md", "course_lib"], check=True)
-    subprocess.run(git + ["-C", str(where), "commit", "--quiet", "--allow-empty", "-m",
-                          "working tree's package files"], check=True)
-    head = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True,
-                          check=True).stdout.strip()
+    subprocess.run(
+        git + ["-C", str(where), "add", "-A", "pyproject.toml", "README.md", "course_lib"], check=True
+    )
+    subprocess.run(
+        git + ["-C", str(where), "commit", "--quiet", "--allow-empty", "-m", "working tree's package files"],
+        check=True,
+    )
+    head = subprocess.run(
+        ["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     return where, head
 
 
@@ -114,8 +120,8 @@ def test_first_cells_install_the_course_and_run_as_on_colab(chapter, clone, tmp_
     install = colab_cell.cell_source(SIM_URL, "main")
     colab_cell.update(nb, install)
     code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
-    keep = code[:1 + CHAPTERS[chapter]]
-    nb.cells = nb.cells[:keep[-1] + 1]
+    keep = code[: 1 + CHAPTERS[chapter]]
+    nb.cells = nb.cells[: keep[-1] + 1]
     nb.cells = [c for i, c in enumerate(nb.cells) if c.cell_type != "code" or i in keep]
     for c in nb.cells:
         if c.cell_type == "code":
@@ -127,11 +133,24 @@ def test_first_cells_install_the_course_and_run_as_on_colab(chapter, clone, tmp_
     nbformat.write(nb, path)
 
     env = clean_env(
-        PIP_NO_INDEX="1", PIP_NO_BUILD_ISOLATION="0", PIP_NO_CACHE_DIR="1", PIP_DISABLE_PIP_VERSION_CHECK="1",
-        GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0=f"url.{clone_dir.as_uri()}.insteadOf", GIT_CONFIG_VALUE_0=SIM_URL,
-        GIT_TERMINAL_PROMPT="0", COURSE_DEVICE="cpu")
-    run = subprocess.run([str(python), "-c", _DRIVER, str(path), str(content)], capture_output=True, text=True,
-                         cwd=content, env=env, timeout=900)
+        PIP_NO_INDEX="1",
+        PIP_NO_BUILD_ISOLATION="0",
+        PIP_NO_CACHE_DIR="1",
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+        GIT_CONFIG_COUNT="1",
+        GIT_CONFIG_KEY_0=f"url.{clone_dir.as_uri()}.insteadOf",
+        GIT_CONFIG_VALUE_0=SIM_URL,
+        GIT_TERMINAL_PROMPT="0",
+        COURSE_DEVICE="cpu",
+    )
+    run = subprocess.run(
+        [str(python), "-c", _DRIVER, str(path), str(content)],
+        capture_output=True,
+        text=True,
+        cwd=content,
+        env=env,
+        timeout=900,
+    )
     ran = nbformat.read(path, as_version=4)
     cells = [c for c in ran.cells if c.cell_type == "code"]
     transcript = [f"== {chapter}: {len(cells)} code cells in a fresh venv ({env_dir})"]
@@ -144,8 +163,11 @@ def test_first_cells_install_the_course_and_run_as_on_colab(chapter, clone, tmp_
     first, *chapter_cells, report, again = cells
     assert _text(first).strip() == f"Installing the course library from {SIM_URL} (branch main) ..."
     # The chapter's own cells print what the stored notebook shows.
-    stored_code = [c for c in stored.cells if c.cell_type == "code"
-                   and "course-install" not in c.metadata.get("tags", [])][:len(chapter_cells)]
+    stored_code = [
+        c
+        for c in stored.cells
+        if c.cell_type == "code" and "course-install" not in c.metadata.get("tags", [])
+    ][: len(chapter_cells)]
     for mine, theirs in zip(chapter_cells, stored_code):
         assert mine.source == theirs.source
         if "nbval-ignore-output" not in theirs.metadata.get("tags", []):

@@ -1,4 +1,5 @@
 """tools/colab_cell.py: the install cell every notebook starts with (Colab)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -19,8 +20,10 @@ URL = "https://github.com/someone/bayesian-dnn-course"
 
 def _notebook() -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_markdown_cell("# Title"),
-                nbformat.v4.new_code_cell("import course_lib\ncourse_lib.setup(seed=0)")]
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Title"),
+        nbformat.v4.new_code_cell("import course_lib\ncourse_lib.setup(seed=0)"),
+    ]
     return nb
 
 
@@ -118,16 +121,21 @@ def test_cli_rejects_a_path_that_is_no_notebook(tmp_path, capsys):
 
 @pytest.mark.parametrize("url", ["", URL])
 def test_cell_prints_nothing_where_course_lib_is_installed(url):
-    run = subprocess.run([sys.executable, "-c", colab_cell.cell_source(url)], capture_output=True,
-                         text=True, cwd=ROOT)
+    run = subprocess.run(
+        [sys.executable, "-c", colab_cell.cell_source(url)], capture_output=True, text=True, cwd=ROOT
+    )
     assert run.returncode == 0, run.stderr
     assert run.stdout == "" and run.stderr == ""
 
 
 def test_cell_without_url_stops_with_the_fix_where_course_lib_is_missing(tmp_path):
     # -I -S: no site-packages and no current directory, so course_lib is not importable.
-    run = subprocess.run([sys.executable, "-I", "-S", "-c", colab_cell.cell_source("")],
-                         capture_output=True, text=True, cwd=tmp_path)
+    run = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", colab_cell.cell_source("")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert run.returncode == 1
     assert "ModuleNotFoundError" in run.stderr and "set repository.url" in run.stderr
 

@@ -1,4 +1,5 @@
 """Tests for course_lib.data: finding, verifying and parsing MNIST; every failure mode."""
+
 from __future__ import annotations
 
 import gzip
@@ -66,6 +67,7 @@ def test_default_folder_is_the_checkout_or_the_user_cache(tmp_path, monkeypatch)
 
 # ---- bad input -----------------------------------------------------------------------
 
+
 def test_unknown_split_lists_valid_ones(mnist_dir):
     with pytest.raises(ValueError, match=r"unknown split 'validation'.*\['test', 'train'\]"):
         data.load_mnist("validation", data_dir=mnist_dir)
@@ -81,7 +83,9 @@ def copy_of_mnist(mnist_dir, tmp_path) -> Path:
 def test_truncated_file_is_named_and_not_replaced(copy_of_mnist):
     f = copy_of_mnist / "t10k-labels-idx1-ubyte.gz"
     f.write_bytes(f.read_bytes()[:1000])
-    with pytest.raises(MNISTError, match=r"t10k-labels-idx1-ubyte\.gz: file is truncated \(1000 of 4542 bytes\).*Delete"):
+    with pytest.raises(
+        MNISTError, match=r"t10k-labels-idx1-ubyte\.gz: file is truncated \(1000 of 4542 bytes\).*Delete"
+    ):
         data.load_mnist("test", data_dir=copy_of_mnist)
     assert f.stat().st_size == 1000  # never silently replaced
 
@@ -91,7 +95,10 @@ def test_corrupted_file_reports_checksum(copy_of_mnist):
     raw = bytearray(f.read_bytes())
     raw[100] ^= 0xFF
     f.write_bytes(bytes(raw))
-    with pytest.raises(MNISTError, match=r"t10k-labels-idx1-ubyte\.gz: file is corrupted \(SHA-256 [0-9a-f]{64}, expected f7ae60f9"):
+    with pytest.raises(
+        MNISTError,
+        match=r"t10k-labels-idx1-ubyte\.gz: file is corrupted \(SHA-256 [0-9a-f]{64}, expected f7ae60f9",
+    ):
         data.load_mnist("test", data_dir=copy_of_mnist)
 
 
@@ -105,7 +112,9 @@ def test_corrupted_file_in_one_split_blocks_the_other_too(copy_of_mnist):
 
 def test_missing_file_offline_is_a_clear_error(copy_of_mnist):
     (copy_of_mnist / "t10k-images-idx3-ubyte.gz").unlink()
-    with pytest.raises(MNISTError, match=r"t10k-images-idx3-ubyte\.gz: file is missing and downloads are off"):
+    with pytest.raises(
+        MNISTError, match=r"t10k-images-idx3-ubyte\.gz: file is missing and downloads are off"
+    ):
         data.load_mnist("test", data_dir=copy_of_mnist, download_missing=False)
 
 
@@ -113,7 +122,10 @@ def test_failed_download_names_file_and_fix(copy_of_mnist, monkeypatch):
     (copy_of_mnist / "t10k-images-idx3-ubyte.gz").unlink()
     monkeypatch.setattr(data, "MIRRORS", ("http://127.0.0.1:9/",))
     monkeypatch.setattr(data.download, "__defaults__", (("http://127.0.0.1:9/",),))
-    with pytest.raises(MNISTError, match=r"t10k-images-idx3-ubyte\.gz: file is missing and could not be downloaded.*Fix: connect"):
+    with pytest.raises(
+        MNISTError,
+        match=r"t10k-images-idx3-ubyte\.gz: file is missing and could not be downloaded.*Fix: connect",
+    ):
         data.load_mnist("test", data_dir=copy_of_mnist)
     assert not list(copy_of_mnist.glob("*.part"))  # no half-written file left behind
 
@@ -149,7 +161,9 @@ def test_verify_rejects_unknown_file(tmp_path):
 
 
 def test_limit_must_be_positive(mnist_dir):
-    with pytest.raises(ValueError, match=r"limit \(examples to keep\) must be a positive integer, got 0; use limit >= 1"):
+    with pytest.raises(
+        ValueError, match=r"limit \(examples to keep\) must be a positive integer, got 0; use limit >= 1"
+    ):
         data.mnist_tensors("test", data_dir=mnist_dir, limit=0)
     # checked before any file is read, so a bad limit fails fast even without the data
     with pytest.raises(TypeError, match=r"limit \(examples to keep\) must be a positive integer, got 2\.5"):

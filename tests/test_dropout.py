@@ -1,4 +1,5 @@
 """Tests for course_lib.dropout: noise moments, modules, MC prediction, training loop, bad input."""
+
 from __future__ import annotations
 
 import math
@@ -90,8 +91,9 @@ def test_dropout_mlp_learns_a_separable_problem(kind):
     torch.manual_seed(0)
     x, y = _toy_data()
     model = dropout.DropoutMLP((2, 32, 2), p=0.3, kind=kind)
-    losses = dropout.train_classifier(model, x, y, epochs=30, batch_size=20, lr=1e-2,
-                                      generator=torch.Generator().manual_seed(0))
+    losses = dropout.train_classifier(
+        model, x, y, epochs=30, batch_size=20, lr=1e-2, generator=torch.Generator().manual_seed(0)
+    )
     assert losses.shape == (30,) and losses[-1] < 0.5 * losses[0]
     assert not model.training
     probs = predict(model, x)
@@ -184,7 +186,9 @@ def test_non_numeric_rates_are_rejected():
 def test_bad_model_and_training_arguments():
     with pytest.raises(ValueError, match="at least two positive layer widths"):
         dropout.DropoutMLP((784,))
-    with pytest.raises(ValueError, match=r"kind \(the dropout noise\) must be one of 'bernoulli', 'gaussian', got 'uniform'"):
+    with pytest.raises(
+        ValueError, match=r"kind \(the dropout noise\) must be one of 'bernoulli', 'gaussian', got 'uniform'"
+    ):
         dropout.DropoutMLP((4, 2), kind="uniform")
     with pytest.raises(TypeError, match="every entry of sizes .* must be a positive integer"):
         dropout.DropoutMLP((4, 2.5, 2))
@@ -198,7 +202,9 @@ def test_bad_model_and_training_arguments():
         dropout.train_classifier(model, x, y, epochs=0, batch_size=5)
     with pytest.raises(TypeError, match="epochs must be a positive integer"):
         dropout.train_classifier(model, x, y, epochs=2.0, batch_size=5)
-    with pytest.raises(ValueError, match=r"weight_decay \(an L2 penalty\) must be a non-negative finite number"):
+    with pytest.raises(
+        ValueError, match=r"weight_decay \(an L2 penalty\) must be a non-negative finite number"
+    ):
         dropout.train_classifier(model, x, y, batch_size=5, weight_decay=-1.0)
     with pytest.raises(ValueError, match=r"lr \(Adam's step size\) must be a positive finite number"):
         dropout.train_classifier(model, x, y, batch_size=5, lr=0.0)
@@ -207,7 +213,9 @@ def test_bad_model_and_training_arguments():
 def test_bad_prediction_arguments():
     model = dropout.DropoutMLP((2, 2), p=0.5)
     x = torch.randn(3, 2)
-    with pytest.raises(ValueError, match=r"n_samples \(the number T of noisy passes\) must be a positive integer"):
+    with pytest.raises(
+        ValueError, match=r"n_samples \(the number T of noisy passes\) must be a positive integer"
+    ):
         dropout.mc_samples(model, x, n_samples=0)
     with pytest.raises(TypeError, match="n_samples .* must be a positive integer"):
         dropout.mc_samples(model, x, n_samples=2.0)

@@ -1,4 +1,5 @@
 """Tests of course_lib.ensemble: the Monte Carlo ensemble over q(W) and its scores."""
+
 from __future__ import annotations
 
 import pytest
@@ -43,8 +44,7 @@ def test_with_vanishing_variance_every_member_is_the_mean_net(mode):
     assert s.shape == (3, 6, 10)
     # (the LRT adds sqrt(var + 1e-8) noise: a standard deviation of 1e-4 per unit)
     for k in range(3):
-        torch.testing.assert_close(s[k], predict(net, x), atol=1e-5 if mode == "weights" else 1e-3,
-                                   rtol=0)
+        torch.testing.assert_close(s[k], predict(net, x), atol=1e-5 if mode == "weights" else 1e-3, rtol=0)
 
 
 @pytest.mark.parametrize("mode", ["weights", "lrt"])
@@ -66,10 +66,12 @@ def test_weight_members_are_whole_networks_shared_by_all_inputs():
     # A weight sample is drawn once per member, so splitting the inputs into batches of one
     # does not change a member's outputs (with the LRT it would: noise is per input).
     net, x = _net(), _x()
-    torch.testing.assert_close(mc_samples(net, x, 2, "weights", batch_size=1),
-                               mc_samples(net, x, 2, "weights", batch_size=6))
-    assert not torch.allclose(mc_samples(net, x, 2, "lrt", batch_size=1),
-                              mc_samples(net, x, 2, "lrt", batch_size=6))
+    torch.testing.assert_close(
+        mc_samples(net, x, 2, "weights", batch_size=1), mc_samples(net, x, 2, "weights", batch_size=6)
+    )
+    assert not torch.allclose(
+        mc_samples(net, x, 2, "lrt", batch_size=1), mc_samples(net, x, 2, "lrt", batch_size=6)
+    )
 
 
 def test_sample_weights_has_the_posterior_mean_and_variance():
@@ -117,7 +119,9 @@ def test_weights_and_lrt_give_one_input_the_same_predictive():
     torch.manual_seed(0)
     layer = LinearSVDO(5, 3)
     with torch.no_grad():
-        layer.theta.copy_(torch.tensor([[1.0, -0.5, 0.2, 0.0, 0.3]] * 3) * torch.tensor([[1.0], [0.5], [-1.0]]))
+        layer.theta.copy_(
+            torch.tensor([[1.0, -0.5, 0.2, 0.0, 0.3]] * 3) * torch.tensor([[1.0], [0.5], [-1.0]])
+        )
         layer.log_sigma2.fill_(-1.0)
     model = nn.Sequential(layer)
     x = torch.tensor([[1.0, 2.0, -1.0, 0.5, 1.5]])
@@ -138,7 +142,6 @@ def test_ensemble_curve_matches_direct_scores():
     curve = ensemble_curve(s, y, [1, 5], n_bins=10)
     assert curve[0] == score(s[0], y, 10)
     assert curve[1].nll == pytest.approx(nll(s.mean(0), y), rel=1e-6)
-
 
 
 def test_ensemble_predictions_are_the_means_of_the_first_k_members():
@@ -165,6 +168,7 @@ def test_ensemble_predictions_bad_input():
         ensemble_predictions(s[0], [1])
     with pytest.raises(TypeError, match="torch.Tensor or a NumPy array"):
         ensemble_predictions([[[0.5, 0.5]]], [1])
+
 
 @pytest.mark.parametrize("k, error", [(0, ValueError), (-1, ValueError), (1.5, TypeError)])
 def test_ensemble_size_below_one_is_refused(k, error):
@@ -235,7 +239,9 @@ def test_the_clip_and_the_mask_do_not_change_the_ensemble(monkeypatch):
     with use_threshold(net, -100.0):  # a threshold that prunes every weight
         torch.testing.assert_close(mc_samples(net, x, 3, seed=5), reference)
         # prune=True follows the mask: with every weight pruned a member is the (all-pruned) mean net
-        torch.testing.assert_close(mc_samples(net, x, 1, prune=True, seed=5)[0], predict(net, x), rtol=0, atol=0)
+        torch.testing.assert_close(
+            mc_samples(net, x, 1, prune=True, seed=5)[0], predict(net, x), rtol=0, atol=0
+        )
     with use_threshold(net, 100.0):  # a threshold that prunes nothing: prune=True is then q(W) itself
         torch.testing.assert_close(mc_samples(net, x, 3, prune=True, seed=5), reference)
 

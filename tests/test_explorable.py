@@ -1,4 +1,5 @@
 """Tests for course_lib.explorable: frames over a grid, switched in the browser by jslink."""
+
 from __future__ import annotations
 
 import io
@@ -42,6 +43,7 @@ def links(box):
 
 # --- Parameter ----------------------------------------------------------------------
 
+
 def test_parameter_readout_default_and_units():
     p = Parameter("p", [0.1, 0.5, 0.9], label="dropout p", fmt="{:.1f}", default=0.5)
     assert p.values == (0.1, 0.5, 0.9)
@@ -54,28 +56,35 @@ def test_parameter_readout_default_and_units():
     assert r.default_index == 3
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"name": "not a name", "values": [1, 2]}, "identifier"),
-    ({"name": "p", "values": [1]}, "at least two values"),
-    ({"name": "p", "values": [1, 2], "default": 3}, "not one of its values"),
-    ({"name": "p", "values": [0.11, 0.12], "fmt": "{:.1f}"}, "appear twice"),
-    ({"name": "p", "values": ["a", "b"]}, "cannot format"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"name": "not a name", "values": [1, 2]}, "identifier"),
+        ({"name": "p", "values": [1]}, "at least two values"),
+        ({"name": "p", "values": [1, 2], "default": 3}, "not one of its values"),
+        ({"name": "p", "values": [0.11, 0.12], "fmt": "{:.1f}"}, "appear twice"),
+        ({"name": "p", "values": ["a", "b"]}, "cannot format"),
+    ],
+)
 def test_parameter_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Parameter(**kwargs)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"name": "p", "values": "ab"}, r"at least two values .* got the string 'ab'; pass a list"),
-    ({"name": 3, "values": [1, 2]}, "identifier"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"name": "p", "values": "ab"}, r"at least two values .* got the string 'ab'; pass a list"),
+        ({"name": 3, "values": [1, 2]}, "identifier"),
+    ],
+)
 def test_parameter_wrong_types(kwargs, match):
     with pytest.raises(TypeError, match=match):
         Parameter(**kwargs)
 
 
 # --- frames -------------------------------------------------------------------------
+
 
 def test_render_frame_is_png_and_closes_the_figure():
     fig = draw(1.0)
@@ -101,12 +110,15 @@ def test_render_frames_grid_order_and_fixed_keywords():
     assert len({f for f in frames.flat}) == 6  # every frame differs
 
 
-@pytest.mark.parametrize("params, fixed, match", [
-    ([], {}, "at least one Parameter"),
-    ([Parameter("p", [1, 2]), Parameter("p", [3, 4])], {}, "must differ"),
-    ([Parameter("p", [1, 2])], {"p": 1}, "both moved and fixed"),
-    ([Parameter("p", range(20)), Parameter("q", range(MAX_FRAMES // 10))], {}, "max_frames"),
-])
+@pytest.mark.parametrize(
+    "params, fixed, match",
+    [
+        ([], {}, "at least one Parameter"),
+        ([Parameter("p", [1, 2]), Parameter("p", [3, 4])], {}, "must differ"),
+        ([Parameter("p", [1, 2])], {"p": 1}, "both moved and fixed"),
+        ([Parameter("p", range(20)), Parameter("q", range(MAX_FRAMES // 10))], {}, "max_frames"),
+    ],
+)
 def test_render_frames_bad_input(params, fixed, match):
     with pytest.raises(ValueError, match=match):
         render_frames(draw, params, dpi=30, **fixed)
@@ -114,9 +126,15 @@ def test_render_frames_bad_input(params, fixed, match):
 
 # --- the widget ---------------------------------------------------------------------
 
+
 def test_one_parameter_explorable_links_slider_to_stack():
-    e = explorable(draw, Parameter("p", [0.5, 1.0, 1.5], label="amplitude", default=1.0),
-                   caption="Watch the amplitude.", alt="A sine curve", dpi=30)
+    e = explorable(
+        draw,
+        Parameter("p", [0.5, 1.0, 1.5], label="amplitude", default=1.0),
+        caption="Watch the amplitude.",
+        alt="A sine curve",
+        dpi=30,
+    )
     assert isinstance(e, Explorable) and CSS_CLASS in e._dom_classes
     slider, stack, note = e.children
     assert isinstance(slider, widgets.SelectionSlider)
@@ -134,8 +152,13 @@ def test_one_parameter_explorable_links_slider_to_stack():
 
 
 def test_two_parameter_explorable_nests_stacks():
-    e = explorable(draw, [Parameter("p", [1, 2], default=2), Parameter("q", [1, 2, 3], unit="Hz", default=3)],
-                   caption="c", alt="a", dpi=30)
+    e = explorable(
+        draw,
+        [Parameter("p", [1, 2], default=2), Parameter("q", [1, 2, 3], unit="Hz", default=3)],
+        caption="c",
+        alt="a",
+        dpi=30,
+    )
     s1, s2, outer, _ = e.children
     assert s1.index == 1 and s2.index == 2 and outer.selected_index == 1
     assert all(isinstance(inner, widgets.Stack) and inner.selected_index == 2 for inner in outer.children)
@@ -165,9 +188,13 @@ def test_explorable_needs_caption_and_alt(caption, alt):
 def test_explorable_options_are_checked():
     with pytest.raises(TypeError, match="play must be True or False, got 1"):
         explorable(draw, Parameter("p", [1, 2]), caption="c", alt="a", play=1)
-    with pytest.raises(ValueError, match=r"interval_ms \(milliseconds between frames\) must be a positive integer"):
+    with pytest.raises(
+        ValueError, match=r"interval_ms \(milliseconds between frames\) must be a positive integer"
+    ):
         explorable(draw, Parameter("p", [1, 2]), caption="c", alt="a", interval_ms=0)
-    with pytest.raises(TypeError, match=r"give a list of Parameter\(name, values, \.\.\.\) to move, got \['str'\]"):
+    with pytest.raises(
+        TypeError, match=r"give a list of Parameter\(name, values, \.\.\.\) to move, got \['str'\]"
+    ):
         render_frames(draw, ["p"], dpi=30)
     with pytest.raises(TypeError, match="dpi must be a positive integer, got 30.5"):
         render_frame(draw(1.0), dpi=30.5)

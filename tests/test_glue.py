@@ -8,6 +8,7 @@ and whose data keys carry the prefix ``application/papermill.record/`` (none wit
 A key that is used but not stored would make the book build warn (and fail under ``-W``) or, in a
 notebook not yet re-executed, leave the text stale; this test says which key, where, and the fix.
 """
+
 from __future__ import annotations
 
 import re
@@ -22,7 +23,9 @@ NOTEBOOKS = sorted(p for p in (ROOT / "chapters").rglob("*.ipynb") if ".ipynb_ch
 # roles: {glue}`key`, {glue:}`key`, {glue:any}`key`, {glue:text}`key:fmt`, {glue:md}`key:fmt`
 ROLE = re.compile(r"\{glue(?::(?:any|text|md)?)?\}`([^`]+)`")
 # directives: ```{glue} key, ```{glue:figure} key, ```{glue:math} key, ```{glue:md} key (also ::: fences)
-DIRECTIVE = re.compile(r"^[ \t]*(?:`{3,}|:{3,})\{glue(?::(?:any|figure|math|md)?)?\}[ \t]+(\S+)", re.MULTILINE)
+DIRECTIVE = re.compile(
+    r"^[ \t]*(?:`{3,}|:{3,})\{glue(?::(?:any|figure|math|md)?)?\}[ \t]+(\S+)", re.MULTILINE
+)
 ROLE_WITH_FORMAT = re.compile(r"\{glue:(text|md)\}`([^`]+)`")
 INLINE_CODE = re.compile(r"``.+?``")  # a role quoted inside a code span is not a use
 GLUE_PREFIX = "application/papermill.record/"
@@ -72,13 +75,17 @@ def glue_problems(nb: nbformat.NotebookNode, name: str = "notebook") -> list[str
     problems = []
     for key, cells in sorted(used_keys(nb).items()):
         if key not in stored:
-            problems.append(f"{name}: glue key {key!r} is used in markdown cell(s) {cells} but no code cell "
-                            f"stores it: add `glue({key!r}, value, display=False)` to the cell that computes it "
-                            f"and re-execute the notebook")
+            problems.append(
+                f"{name}: glue key {key!r} is used in markdown cell(s) {cells} but no code cell "
+                f"stores it: add `glue({key!r}, value, display=False)` to the cell that computes it "
+                f"and re-execute the notebook"
+            )
     for key, outputs in sorted(stored.items()):
         if len(outputs) > 1:
-            problems.append(f"{name}: glue key {key!r} is stored {len(outputs)} times (myst-nb keeps the last): "
-                            "give each value its own key")
+            problems.append(
+                f"{name}: glue key {key!r} is stored {len(outputs)} times (myst-nb keeps the last): "
+                "give each value its own key"
+            )
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "markdown":
             continue
@@ -94,8 +101,10 @@ def glue_problems(nb: nbformat.NotebookNode, name: str = "notebook") -> list[str
             try:
                 format_plain_text(text, fmt)
             except (ValueError, TypeError) as exc:
-                problems.append(f"{name}: glue key {key!r} (markdown cell {index}) stores {text!r}, which the "
-                                f"format {fmt!r} cannot print ({exc}): glue a number, or change the format")
+                problems.append(
+                    f"{name}: glue key {key!r} (markdown cell {index}) stores {text!r}, which the "
+                    f"format {fmt!r} cannot print ({exc}): glue a number, or change the format"
+                )
     return problems
 
 
@@ -147,12 +156,16 @@ def test_glue_output_is_read_as_myst_nb_stores_it():
 
 
 def test_a_missing_key_fails_with_its_name_and_the_fix():
-    nb = _notebook("about {glue:text}`ms:.2f` ms, {glue}`other` and\n\n```{glue:figure} fig-x\n```\n",
-                   [_glue_output("ms", 0.13)])
+    nb = _notebook(
+        "about {glue:text}`ms:.2f` ms, {glue}`other` and\n\n```{glue:figure} fig-x\n```\n",
+        [_glue_output("ms", 0.13)],
+    )
     problems = glue_problems(nb, "tiny.ipynb")
-    assert len(problems) == 2                                    # one per missing key, in key order
+    assert len(problems) == 2  # one per missing key, in key order
     assert "'fig-x'" in problems[0] and "directive" not in problems[0]
-    assert "'other'" in problems[1] and "markdown cell(s) [1]" in problems[1] and "glue('other'" in problems[1]
+    assert (
+        "'other'" in problems[1] and "markdown cell(s) [1]" in problems[1] and "glue('other'" in problems[1]
+    )
 
 
 def test_a_key_quoted_in_a_code_span_is_not_a_use():
@@ -161,8 +174,10 @@ def test_a_key_quoted_in_a_code_span_is_not_a_use():
 
 
 def test_a_duplicate_key_and_an_unformattable_value_fail():
-    nb = _notebook("{glue:text}`x:.2f` and {glue:text}`word:.1f`",
-                   [_glue_output("x", 1.0), _glue_output("x", 2.0), _glue_output("word", "many")])
+    nb = _notebook(
+        "{glue:text}`x:.2f` and {glue:text}`word:.1f`",
+        [_glue_output("x", 1.0), _glue_output("x", 2.0), _glue_output("word", "many")],
+    )
     problems = glue_problems(nb)
     assert any("'x' is stored 2 times" in p for p in problems)
     assert any("'word'" in p and "cannot print" in p for p in problems)

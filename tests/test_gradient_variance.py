@@ -1,4 +1,5 @@
 """Tests of course_lib.gradient_variance: chapter 8's three gradient estimators."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,8 +12,7 @@ def test_theta_grad_samples_shapes_means_and_variance_order():
     torch.manual_seed(5)
     x, y = torch.randn(32, 20), torch.randint(0, 4, (32,))
     theta = torch.randn(4, 20) * 0.1
-    g = {e: theta_grad_samples(x, y, theta, 3.0, e, n_samples=400)
-         for e in GRAD_ESTIMATORS}
+    g = {e: theta_grad_samples(x, y, theta, 3.0, e, n_samples=400) for e in GRAD_ESTIMATORS}
     assert g["additive"].shape == (400, 4, 20)
     var = {e: float(v.var(0).mean()) for e, v in g.items()}
     assert var["multiplicative"] > 5 * var["additive"] > 5 * var["additive+lrt"]
@@ -34,13 +34,18 @@ def test_theta_grad_samples_is_seeded():
 
 def test_theta_grad_samples_bad_input():
     x, y, theta = torch.randn(8, 5), torch.randint(0, 3, (8,)), torch.randn(3, 5)
-    with pytest.raises(ValueError, match=r"estimator \(the gradient estimator\) must be one of 'multiplicative', .*got 'mult'"):
+    with pytest.raises(
+        ValueError,
+        match=r"estimator \(the gradient estimator\) must be one of 'multiplicative', .*got 'mult'",
+    ):
         theta_grad_samples(x, y, theta, 0.0, "mult")
     with pytest.raises(ValueError, match="same D"):
         theta_grad_samples(x, y, theta[:, :4], 0.0, "additive")
     with pytest.raises(ValueError, match="one label per row"):
         theta_grad_samples(x, y[:3], theta, 0.0, "additive")
-    with pytest.raises(ValueError, match=r"n_samples \(independent gradient draws\) must be a positive integer"):
+    with pytest.raises(
+        ValueError, match=r"n_samples \(independent gradient draws\) must be a positive integer"
+    ):
         theta_grad_samples(x, y, theta, 0.0, "additive", n_samples=0)
     with pytest.raises(ValueError, match="log_alpha .* must be a finite number"):
         theta_grad_samples(x, y, theta, float("inf"), "additive")

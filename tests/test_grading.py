@@ -16,6 +16,7 @@ trainings of about a minute each on the course CPU) is marked ``slow``: ``make t
 ``pytest -m "not slow"`` skips it for a quick loop. Also: the late policy, the settings' errors,
 a moved course, and ``make clean`` leaving ``instructor/`` alone.
 """
+
 from __future__ import annotations
 
 import csv
@@ -40,39 +41,50 @@ pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")  # n
 #: check cells it must fail (the task's own only: tasks are graded on their own).
 #: Add an entry for a new assignment (a test fails until there is one).
 WRONG = {
-    "a1_conditioning_bayes": ("a1-conditional",  # the joint p(X, Z=z), not normalised
-                              "def conditional(p, z):\n    return p[:, :, z].sum(axis=1)\n",
-                              {"a1-conditional-check"}),
-    "a2_elbo_regression": ("a2-mean-field",  # the marginal variances diag(S_N)
-                           "def mean_field(Phi, t, lam, beta):\n"
-                           "    precision = lam * np.eye(Phi.shape[1]) + beta * Phi.T @ Phi\n"
-                           "    cov = np.linalg.inv(precision)\n"
-                           "    return beta * cov @ Phi.T @ t, np.diag(cov)\n",
-                           {"a2-mean-field-s2-check"}),
-    "a3_kl_approximation": ("a3-neg-kl-mc",  # the sign flipped (+KL)
-                            "def neg_kl_mc(log_alpha, eps):\n"
-                            "    log_alpha = np.asarray(log_alpha, dtype=float)\n"
-                            "    e_log = np.log(np.abs(1.0 + np.exp(0.5 * log_alpha)[..., None] * eps)).mean(axis=-1)\n"
-                            "    return -(0.5 * log_alpha - e_log - kl.C_INF)\n",
-                            {"a3-neg-kl-mc-check"}),
-    "a4_sparse_vd_lenet": ("a4-eval",  # no pruning at test time
-                           "def eval_forward(x, theta, log_sigma2, bias, threshold):\n"
-                           "    return F.linear(x, theta, bias)\n",
-                           {"a4-eval-check"}),
-    "a5_dropout": ("a5-gaussian",  # alpha = p instead of p / (1 - p)
-                   "def gaussian_dropout(x, p, eps):\n    return x * (1.0 + p**0.5 * eps)\n",
-                   {"a5-gaussian-check"}),
-    "a6_ensemble": ("a6-ece",  # the bins' gaps not weighted by their share of the inputs
-                    "def ece(probs, y, n_bins):\n"
-                    "    conf, pred = probs.max(dim=1)\n"
-                    "    correct = (pred == y).double()\n"
-                    "    total = 0.0\n"
-                    "    for m in range(n_bins):\n"
-                    "        in_bin = (conf > m / n_bins) & (conf <= (m + 1) / n_bins)\n"
-                    "        if in_bin.any():\n"
-                    "            total += (correct[in_bin].mean() - conf[in_bin].double().mean()).abs()\n"
-                    "    return float(total)\n",
-                    {"a6-ece-check"}),
+    "a1_conditioning_bayes": (
+        "a1-conditional",  # the joint p(X, Z=z), not normalised
+        "def conditional(p, z):\n    return p[:, :, z].sum(axis=1)\n",
+        {"a1-conditional-check"},
+    ),
+    "a2_elbo_regression": (
+        "a2-mean-field",  # the marginal variances diag(S_N)
+        "def mean_field(Phi, t, lam, beta):\n"
+        "    precision = lam * np.eye(Phi.shape[1]) + beta * Phi.T @ Phi\n"
+        "    cov = np.linalg.inv(precision)\n"
+        "    return beta * cov @ Phi.T @ t, np.diag(cov)\n",
+        {"a2-mean-field-s2-check"},
+    ),
+    "a3_kl_approximation": (
+        "a3-neg-kl-mc",  # the sign flipped (+KL)
+        "def neg_kl_mc(log_alpha, eps):\n"
+        "    log_alpha = np.asarray(log_alpha, dtype=float)\n"
+        "    e_log = np.log(np.abs(1.0 + np.exp(0.5 * log_alpha)[..., None] * eps)).mean(axis=-1)\n"
+        "    return -(0.5 * log_alpha - e_log - kl.C_INF)\n",
+        {"a3-neg-kl-mc-check"},
+    ),
+    "a4_sparse_vd_lenet": (
+        "a4-eval",  # no pruning at test time
+        "def eval_forward(x, theta, log_sigma2, bias, threshold):\n    return F.linear(x, theta, bias)\n",
+        {"a4-eval-check"},
+    ),
+    "a5_dropout": (
+        "a5-gaussian",  # alpha = p instead of p / (1 - p)
+        "def gaussian_dropout(x, p, eps):\n    return x * (1.0 + p**0.5 * eps)\n",
+        {"a5-gaussian-check"},
+    ),
+    "a6_ensemble": (
+        "a6-ece",  # the bins' gaps not weighted by their share of the inputs
+        "def ece(probs, y, n_bins):\n"
+        "    conf, pred = probs.max(dim=1)\n"
+        "    correct = (pred == y).double()\n"
+        "    total = 0.0\n"
+        "    for m in range(n_bins):\n"
+        "        in_bin = (conf > m / n_bins) & (conf <= (m + 1) / n_bins)\n"
+        "        if in_bin.any():\n"
+        "            total += (correct[in_bin].mean() - conf[in_bin].double().mean()).abs()\n"
+        "    return float(total)\n",
+        {"a6-ece-check"},
+    ),
 }
 #: Assignments whose solution trains a network: graded in the slow tests only.
 SLOW = {"a4_sparse_vd_lenet"}
@@ -103,9 +115,11 @@ def submission(release: nbformat.NotebookNode, source: nbformat.NotebookNode, ki
 
 def _settings(tmp: Path, due: str = "", method: str = "per_day") -> Path:
     path = tmp / "grading.yml"
-    path.write_text(f"course_id: test-course\nexchange_root: ''\ntimeout: 900\n"
-                    f"late_policy: {{method: {method}, per_day: 0.1}}\n"
-                    f"assignments:\n  a1_conditioning_bayes: {{due: {due!r}}}\n")
+    path.write_text(
+        f"course_id: test-course\nexchange_root: ''\ntimeout: 900\n"
+        f"late_policy: {{method: {method}, per_day: 0.1}}\n"
+        f"assignments:\n  a1_conditioning_bayes: {{due: {due!r}}}\n"
+    )
     return path
 
 
@@ -118,8 +132,9 @@ def _read_grades(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-@pytest.fixture(scope="module", params=[pytest.param(a, marks=pytest.mark.slow) if a in SLOW else a
-                                        for a in ASSIGNMENTS])
+@pytest.fixture(
+    scope="module", params=[pytest.param(a, marks=pytest.mark.slow) if a in SLOW else a for a in ASSIGNMENTS]
+)
 def graded(request, tmp_path_factory):
     """One assignment released, four submissions collected and autograded; its grades.csv rows."""
     name = request.param
@@ -166,7 +181,9 @@ def test_grading_scores_every_kind_of_submission(graded):
     hidden = student_edition.marked_lines(source, "hidden")
     for kind in KINDS:
         page = (course / "feedback" / kind / name / f"{name}.html").read_text()
-        assert "HIDDEN TESTS" not in page and not [line for line in hidden if line in html.unescape(page)], kind
+        assert "HIDDEN TESTS" not in page and not [line for line in hidden if line in html.unescape(page)], (
+            kind
+        )
     graded_nb = nbformat.read(course / "autograded" / "wrong" / name / f"{name}.ipynb", as_version=4)
     for cell in (c for c in graded_nb.cells if _meta(c).get("grade_id") in failing):
         assert any(o.get("output_type") == "error" for o in cell.outputs)
@@ -209,7 +226,9 @@ def test_late_submission_is_flagged_and_penalised(tmp_path):
 def test_release_to_an_exchange(tmp_path):
     """With exchange_root set, release also puts the student version into nbgrader's exchange."""
     settings = _settings(tmp_path)
-    settings.write_text(settings.read_text().replace("exchange_root: ''", f"exchange_root: '{tmp_path / 'exchange'}'"))
+    settings.write_text(
+        settings.read_text().replace("exchange_root: ''", f"exchange_root: '{tmp_path / 'exchange'}'")
+    )
     name = "a1_conditioning_bayes"
     _run(tmp_path / "instructor", settings, "release", name)
     outbound = tmp_path / "exchange" / "test-course" / "outbound" / name / f"{name}.ipynb"
@@ -226,10 +245,18 @@ def test_config_has_no_absolute_path_and_a_moved_course_grades_into_its_own_grad
     assert "c.CourseDirectory.course_id = 'test-course'" in text
     shutil.move(tmp_path / "a", tmp_path / "b")
     moved = tmp_path / "b" / "instructor"
-    out = subprocess.run([sys.executable, "-c", "from traitlets.config.loader import PyFileConfigLoader as L; "
-                          f"c = L('nbgrader_config.py', path={str(moved)!r}).load_config(); "
-                          "print(c.CourseDirectory.root); print(c.CourseDirectory.db_url)"],
-                         capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from traitlets.config.loader import PyFileConfigLoader as L; "
+            f"c = L('nbgrader_config.py', path={str(moved)!r}).load_config(); "
+            "print(c.CourseDirectory.root); print(c.CourseDirectory.db_url)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     assert out == [str(moved), f"sqlite:///{moved / 'gradebook.db'}"]
 
 
@@ -243,10 +270,25 @@ def test_feedback_hides_hidden_tests_and_check_tracebacks(tmp_path):
     assert names == ["GetGrades", "ClearHiddenTests", "ShortTracebacks", "CSSHTMLHeaderPreprocessor"]
     cell = nbformat.v4.new_code_cell(
         "checks.check_x(f)\n### BEGIN HIDDEN TESTS\nchecks.check_x(f, hidden=1234)\n### END HIDDEN TESTS",
-        metadata={"nbgrader": {"grade": True, "solution": False, "locked": True, "grade_id": "x-check",
-                               "points": 1, "schema_version": 3}},
-        outputs=[nbformat.v4.new_output("error", ename="CheckFailed", evalue="check_x: wrong on other inputs",
-                                        traceback=["----> 3 checks.check_x(f, hidden=1234)", "..."])])
+        metadata={
+            "nbgrader": {
+                "grade": True,
+                "solution": False,
+                "locked": True,
+                "grade_id": "x-check",
+                "points": 1,
+                "schema_version": 3,
+            }
+        },
+        outputs=[
+            nbformat.v4.new_output(
+                "error",
+                ename="CheckFailed",
+                evalue="check_x: wrong on other inputs",
+                traceback=["----> 3 checks.check_x(f, hidden=1234)", "..."],
+            )
+        ],
+    )
     nb = nbformat.v4.new_notebook(cells=[cell])
     for klass in config.GenerateFeedback.preprocessors[1:3]:
         nb, _ = klass()(nb, {})  # as the exporter calls it (a disabled preprocessor does nothing)
@@ -255,12 +297,18 @@ def test_feedback_hides_hidden_tests_and_check_tracebacks(tmp_path):
     assert nb.cells[0].outputs[0].traceback == ["CheckFailed: check_x: wrong on other inputs"]
 
 
-@pytest.mark.parametrize("text, message", [
-    ("course_id: 'has space'\n", "course_id must be a name without spaces"),
-    ("course_id: c\nlate_policy: {method: half}\n", "late_policy.method must be one of"),
-    ("course_id: c\nlate_policy: {method: per_day, per_day: 2}\n", "per_day is a fraction"),
-    ("course_id: c\nassignments:\n  a1_conditioning_bayes: {due: 'next friday'}\n", "write it as ISO 8601"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("course_id: 'has space'\n", "course_id must be a name without spaces"),
+        ("course_id: c\nlate_policy: {method: half}\n", "late_policy.method must be one of"),
+        ("course_id: c\nlate_policy: {method: per_day, per_day: 2}\n", "per_day is a fraction"),
+        (
+            "course_id: c\nassignments:\n  a1_conditioning_bayes: {due: 'next friday'}\n",
+            "write it as ISO 8601",
+        ),
+    ],
+)
 def test_bad_settings_say_what_to_fix(tmp_path, text, message):
     (tmp_path / "grading.yml").write_text(text)
     with pytest.raises(ValueError, match=message):
@@ -284,9 +332,13 @@ def test_bad_collect_input_says_what_to_fix(tmp_path):
 def test_make_clean_leaves_the_grades_alone(tmp_path):
     """make clean and make distclean in a copy of the Makefile: instructor/ survives, outputs go."""
     shutil.copy2(ROOT / "Makefile", tmp_path / "Makefile")
-    grades = ["instructor/gradebook.db", "instructor/submitted/ann/a1/a1.ipynb",
-              "instructor/autograded/ann/a1/a1.ipynb", "instructor/feedback/ann/a1/a1.html",
-              "instructor/grades.csv"]
+    grades = [
+        "instructor/gradebook.db",
+        "instructor/submitted/ann/a1/a1.ipynb",
+        "instructor/autograded/ann/a1/a1.ipynb",
+        "instructor/feedback/ann/a1/a1.html",
+        "instructor/grades.csv",
+    ]
     outputs = ["_build/html/index.html", "student/assignments/a1.ipynb", "assignments/a1.ipynb"]
     for rel in grades + outputs:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -303,7 +355,12 @@ def test_make_clean_leaves_the_grades_alone(tmp_path):
 
 
 def test_cli_help_names_every_step():
-    out = subprocess.run([sys.executable, str(ROOT / "tools" / "grading.py"), "--help"],
-                         capture_output=True, text=True, check=True, env=dict(os.environ)).stdout
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "grading.py"), "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=dict(os.environ),
+    ).stdout
     for step in ("release", "collect", "autograde", "feedback", "export"):
         assert step in out

@@ -1,4 +1,5 @@
 """Tests for course_lib.inference: closed forms against brute force, and bad input."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -137,15 +138,22 @@ def test_coverage_bayes_is_nominal_for_every_n_wald_is_not():
 # -- bad input ----------------------------------------------------------------------------
 @pytest.mark.parametrize("a", [0.0, -1.0, np.inf, np.nan])
 def test_beta_non_positive_hyperparameters(a):
-    with pytest.raises(ValueError, match=r"a \(the prior pseudo-count of heads\) must be a positive finite number"):
+    with pytest.raises(
+        ValueError, match=r"a \(the prior pseudo-count of heads\) must be a positive finite number"
+    ):
         BetaBernoulli(a, 1.0)
-    with pytest.raises(ValueError, match=r"b \(the prior pseudo-count of tails\) must be a positive finite number"):
+    with pytest.raises(
+        ValueError, match=r"b \(the prior pseudo-count of tails\) must be a positive finite number"
+    ):
         BetaBernoulli(1.0, a)
 
 
 def test_beta_hyperparameter_not_a_number():
-    with pytest.raises(TypeError, match=r"a \(the prior pseudo-count of heads\) must be a positive finite number, "
-                                        r"got '1' \(str\); pass a number such as a=1\.0"):
+    with pytest.raises(
+        TypeError,
+        match=r"a \(the prior pseudo-count of heads\) must be a positive finite number, "
+        r"got '1' \(str\); pass a number such as a=1\.0",
+    ):
         BetaBernoulli("1", 1.0)
 
 
@@ -178,9 +186,13 @@ def test_probability_outside_unit_interval(theta):
 
 @pytest.mark.parametrize("level", [0.0, 1.0, 1.5, -0.2])
 def test_bad_credible_level(level):
-    with pytest.raises(ValueError, match=r"level must be a probability in \(0, 1\), got .*; pass e\.g\. level=0\.95"):
+    with pytest.raises(
+        ValueError, match=r"level must be a probability in \(0, 1\), got .*; pass e\.g\. level=0\.95"
+    ):
         BetaBernoulli().credible_interval(level)
-    with pytest.raises(ValueError, match=r"level must be a probability in \(0, 1\), got .*; pass e\.g\. level=0\.95"):
+    with pytest.raises(
+        ValueError, match=r"level must be a probability in \(0, 1\), got .*; pass e\.g\. level=0\.95"
+    ):
         GaussianMean().credible_interval(level)
 
 
@@ -192,7 +204,9 @@ def test_map_not_unique():
 
 
 def test_bad_counts():
-    with pytest.raises(ValueError, match="heads must be a non-negative integer, got -1; a count of heads is 0"):
+    with pytest.raises(
+        ValueError, match="heads must be a non-negative integer, got -1; a count of heads is 0"
+    ):
         BetaBernoulli().update_counts(-1, 2)
     with pytest.raises(TypeError, match="tails must be a non-negative integer, got 2.5"):
         BetaBernoulli().update_counts(1, 2.5)
@@ -201,11 +215,17 @@ def test_bad_counts():
 
 @pytest.mark.parametrize("var", [0.0, -2.0, np.inf])
 def test_gaussian_non_positive_variances(var):
-    with pytest.raises(ValueError, match=r"sigma2_0 \(the prior variance of mu\) must be a positive finite number"):
+    with pytest.raises(
+        ValueError, match=r"sigma2_0 \(the prior variance of mu\) must be a positive finite number"
+    ):
         GaussianMean(0.0, var, 1.0)
-    with pytest.raises(ValueError, match=r"sigma2 \(the known data variance\) must be a positive finite number"):
+    with pytest.raises(
+        ValueError, match=r"sigma2 \(the known data variance\) must be a positive finite number"
+    ):
         GaussianMean(0.0, 1.0, var)
-    with pytest.raises(ValueError, match=r"sigma2 \(the known data variance\) must be a positive finite number"):
+    with pytest.raises(
+        ValueError, match=r"sigma2 \(the known data variance\) must be a positive finite number"
+    ):
         gaussian_mean_log_likelihood(0.0, [1.0], var)
 
 

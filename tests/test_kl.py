@@ -1,4 +1,5 @@
 """Tests for course_lib.kl: the variational-dropout KL term and its approximations."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,9 +11,7 @@ from course_lib import kl
 
 def test_molchanov_formula_by_hand():
     la = np.array([-3.0, 0.0, 2.5])
-    expected = (
-        kl.K1 / (1 + np.exp(-(kl.K2 + kl.K3 * la))) - 0.5 * np.log(1 + 1 / np.exp(la)) - kl.K1
-    )
+    expected = kl.K1 / (1 + np.exp(-(kl.K2 + kl.K3 * la))) - 0.5 * np.log(1 + 1 / np.exp(la)) - kl.K1
     np.testing.assert_allclose(kl.neg_kl_molchanov(la), expected, rtol=1e-12, atol=1e-14)
 
 
@@ -79,6 +78,7 @@ def test_molchanov_rejects_non_numeric_and_integer_tensors():
 # The reference
 # ---------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("log_alpha", [-8.0, -3.0, -1.0, 0.0, 0.7, 2.0, 5.0, 10.0])
 def test_reference_matches_exact_series(log_alpha):
     assert float(kl.neg_kl(log_alpha)) == pytest.approx(float(kl.neg_kl_series(log_alpha)), abs=1e-9)
@@ -135,6 +135,7 @@ def test_mc_is_reproducible_with_seed():
 # theta-independence
 # ---------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("log_alpha", [-8.0, -1.0, 0.0, 3.0, 8.0])
 def test_kl_does_not_depend_on_theta(log_alpha):
     theta = np.array([-1e6, -3.0, 1e-8, 1e-3, 0.5, 1.0, 1e3, 1e8])
@@ -154,6 +155,7 @@ def test_w_space_broadcasts():
 # ---------------------------------------------------------------------------------------
 # The approximations and the fits
 # ---------------------------------------------------------------------------------------
+
 
 def test_paper_procedure_fit_reproduces_published_constants():
     fit = kl.fit_molchanov()
@@ -207,6 +209,7 @@ def test_kingma_torch_gradients():
 # ---------------------------------------------------------------------------------------
 # Bad input
 # ---------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("func", [kl.neg_kl, kl.neg_kl_kingma, lambda x: kl.neg_kl_mc(x, 10)])
 def test_all_functions_reject_nan_inf_and_empty(func):

@@ -1,4 +1,5 @@
 """Tests of course_lib.layers: the sparse VD layers' statistics, masking, KL and bad input."""
+
 from __future__ import annotations
 
 import math
@@ -35,6 +36,7 @@ def _randomise(layer, log_sigma2_low=-4.0, log_sigma2_high=-1.0, seed=0):
 
 # --- construction -----------------------------------------------------------------------
 
+
 def test_linear_reads_like_nn_linear():
     layer = LinearSVDO(7, 3)
     assert layer.theta.shape == nn.Linear(7, 3).weight.shape
@@ -66,6 +68,7 @@ def test_reset_parameters_bounds_like_torch():
 
 
 # --- training-mode statistics: mean op(x, theta) + b, variance op(x^2, sigma^2) --------
+
 
 def test_linear_train_output_statistics():
     torch.manual_seed(0)
@@ -133,10 +136,14 @@ def test_gradients_reach_all_parameters():
 
 # --- eval mode: deterministic, theta masked where log alpha >= threshold ---------------
 
-@pytest.mark.parametrize("make, x", [
-    (lambda: LinearSVDO(8, 5), torch.randn(3, 8)),
-    (lambda: Conv2dSVDO(2, 3, 3), torch.randn(2, 2, 6, 6)),
-])
+
+@pytest.mark.parametrize(
+    "make, x",
+    [
+        (lambda: LinearSVDO(8, 5), torch.randn(3, 8)),
+        (lambda: Conv2dSVDO(2, 3, 3), torch.randn(2, 2, 6, 6)),
+    ],
+)
 def test_eval_masks_weights_above_threshold(make, x):
     layer = make()
     with torch.no_grad():
@@ -179,6 +186,7 @@ def test_log_alpha_definition_and_clip():
 
 # --- KL --------------------------------------------------------------------------------
 
+
 def test_kl_value_at_alpha_one():
     layer = LinearSVDO(4, 5)
     with torch.no_grad():
@@ -203,6 +211,7 @@ def test_kl_is_positive_sum_of_molchanov_and_decreases_with_alpha():
 
 # --- starting from a dense layer -------------------------------------------------------
 
+
 def test_from_dense_linear_and_conv_match_dense_output():
     torch.manual_seed(4)
     dense_fc, dense_conv = nn.Linear(6, 3), nn.Conv2d(2, 4, 3, padding=1)
@@ -219,8 +228,11 @@ def test_from_dense_linear_and_conv_match_dense_output():
 
 # --- train_clip (the paper code's option) -----------------------------------------------
 
-@pytest.mark.parametrize("make", [lambda clip: LinearSVDO(6, 4, train_clip=clip),
-                                  lambda clip: Conv2dSVDO(2, 3, 3, train_clip=clip)])
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda clip: LinearSVDO(6, 4, train_clip=clip), lambda clip: Conv2dSVDO(2, 3, 3, train_clip=clip)],
+)
 def test_train_clip_zeroes_pruned_weights_in_the_training_mean(make):
     grads = {}
     for clip in (False, True):
@@ -230,7 +242,7 @@ def test_train_clip_zeroes_pruned_weights_in_the_training_mean(make):
             pruned = torch.zeros_like(layer.theta, dtype=torch.bool).flatten()
             pruned[::2] = True
             pruned = pruned.view_as(layer.theta)
-            layer.log_sigma2.copy_((layer.theta ** 2).log() + torch.where(pruned, 5.0, -5.0))
+            layer.log_sigma2.copy_((layer.theta**2).log() + torch.where(pruned, 5.0, -5.0))
         assert torch.equal(~layer.mask(), pruned)
         x = torch.randn(5, 6) if isinstance(layer, LinearSVDO) else torch.randn(5, 2, 6, 6)
         layer(x).sum().backward()
@@ -247,13 +259,29 @@ def test_train_clip_in_repr_only_when_on():
 
 # --- bad input -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    (dict(in_features=0, out_features=3), ValueError, "in_features must be a positive integer"),
-    (dict(in_features=3, out_features=2.5), TypeError, "out_features must be a positive integer"),
-    (dict(in_features=3, out_features=2, threshold="3"), TypeError, r"threshold \(log alpha .*\) must be a finite number"),
-    (dict(in_features=3, out_features=2, threshold=float("nan")), ValueError, "threshold .* must be a finite"),
-    (dict(in_features=3, out_features=2, train_clip=1), TypeError, "train_clip must be True or False, got 1"),
-])
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(in_features=0, out_features=3), ValueError, "in_features must be a positive integer"),
+        (dict(in_features=3, out_features=2.5), TypeError, "out_features must be a positive integer"),
+        (
+            dict(in_features=3, out_features=2, threshold="3"),
+            TypeError,
+            r"threshold \(log alpha .*\) must be a finite number",
+        ),
+        (
+            dict(in_features=3, out_features=2, threshold=float("nan")),
+            ValueError,
+            "threshold .* must be a finite",
+        ),
+        (
+            dict(in_features=3, out_features=2, train_clip=1),
+            TypeError,
+            "train_clip must be True or False, got 1",
+        ),
+    ],
+)
 def test_linear_bad_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
         LinearSVDO(**kwargs)
@@ -270,12 +298,19 @@ def test_threshold_is_checked_when_it_is_set():
     assert layer.threshold == 2.0 and isinstance(layer.threshold, float)
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    (dict(kernel_size=(3,)), ValueError, "kernel_size must be an int or a pair"),
-    (dict(kernel_size=0), ValueError, "kernel_size and stride must be >= 1"),
-    (dict(kernel_size=3, padding=-1), ValueError, "padding >= 0"),
-    (dict(kernel_size=3, stride=True), TypeError, r"stride \(an int or a pair of ints\) must be an integer"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(kernel_size=(3,)), ValueError, "kernel_size must be an int or a pair"),
+        (dict(kernel_size=0), ValueError, "kernel_size and stride must be >= 1"),
+        (dict(kernel_size=3, padding=-1), ValueError, "padding >= 0"),
+        (
+            dict(kernel_size=3, stride=True),
+            TypeError,
+            r"stride \(an int or a pair of ints\) must be an integer",
+        ),
+    ],
+)
 def test_conv_bad_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
         Conv2dSVDO(2, 3, **kwargs)
@@ -302,6 +337,7 @@ def test_bad_dense_weights():
 
 # --- the posterior's public interface: sample a weight, run with a given weight --------------
 
+
 @pytest.mark.parametrize("make", [lambda: LinearSVDO(4, 3), lambda: Conv2dSVDO(2, 3, 2)])
 def test_sample_weight_is_a_draw_from_q(make):
     layer = _randomise(make())
@@ -312,15 +348,20 @@ def test_sample_weight_is_a_draw_from_q(make):
     torch.testing.assert_close(draws.var(0), sigma2, rtol=0.05, atol=0)
     # the same generator state gives the same draw; prune zeroes exactly what the mask prunes
     a = layer.sample_weight(torch.Generator().manual_seed(1))
-    torch.testing.assert_close(layer.sample_weight(torch.Generator().manual_seed(1), prune=True), a * layer.mask())
+    torch.testing.assert_close(
+        layer.sample_weight(torch.Generator().manual_seed(1), prune=True), a * layer.mask()
+    )
     a.sum().backward()  # differentiable: the reparameterization trick
     assert layer.theta.grad is not None and layer.log_sigma2.grad is not None
 
 
-@pytest.mark.parametrize("make, x", [
-    (lambda: LinearSVDO(8, 5), torch.randn(3, 8)),
-    (lambda: Conv2dSVDO(2, 3, 3, padding=1), torch.randn(2, 2, 6, 6)),
-])
+@pytest.mark.parametrize(
+    "make, x",
+    [
+        (lambda: LinearSVDO(8, 5), torch.randn(3, 8)),
+        (lambda: Conv2dSVDO(2, 3, 3, padding=1), torch.randn(2, 2, 6, 6)),
+    ],
+)
 def test_forward_with_a_weight_is_the_layer_map(make, x):
     layer = _randomise(make())
     w = torch.randn(layer.theta.shape)
@@ -360,13 +401,17 @@ def test_use_weights_with_variances_samples_around_the_given_mean():
     with torch.no_grad(), use_weights(net.eval(), {"0": mean_w}, {"0": var_w}):
         out = net(x)
     var_ref = F.linear(x[:1] ** 2, var_w) + VAR_EPS
-    assert torch.all((out.mean(0) - F.linear(x[:1], mean_w, net[0].bias)).abs() < 5 * (var_ref / 20000).sqrt())
+    assert torch.all(
+        (out.mean(0) - F.linear(x[:1], mean_w, net[0].bias)).abs() < 5 * (var_ref / 20000).sqrt()
+    )
     torch.testing.assert_close(out.var(0, keepdim=True), var_ref, rtol=0.05, atol=0)
 
 
 def test_use_weights_bad_input_and_restores_after_an_exception():
     net = nn.Sequential(LinearSVDO(5, 4), nn.ReLU(), LinearSVDO(4, 3))
-    with pytest.raises(ValueError, match=r"'1' is not a sparse layer of the model; its sparse layers are \['0', '2'\]"):
+    with pytest.raises(
+        ValueError, match=r"'1' is not a sparse layer of the model; its sparse layers are \['0', '2'\]"
+    ):
         with use_weights(net, {"1": torch.zeros(4, 5)}):
             pass
     with pytest.raises(ValueError, match=r"the weight for '0' has shape \(5, 4\), its theta \(4, 5\)"):
@@ -382,7 +427,9 @@ def test_use_weights_bad_input_and_restores_after_an_exception():
 
 
 def test_weight_layers_and_sparse_layers_in_forward_order():
-    net = nn.Sequential(nn.Conv2d(1, 2, 3), Conv2dSVDO(2, 2, 3), nn.Flatten(), LinearSVDO(8, 4), nn.Linear(4, 2))
+    net = nn.Sequential(
+        nn.Conv2d(1, 2, 3), Conv2dSVDO(2, 2, 3), nn.Flatten(), LinearSVDO(8, 4), nn.Linear(4, 2)
+    )
     assert [n for n, _ in weight_layers(net)] == ["0", "1", "3", "4"]
     assert [n for n, _ in sparse_layers(net)] == ["1", "3"]
     assert weight_layers(nn.ReLU()) == [] and sparse_layers(nn.Linear(2, 2)) == []

@@ -1,4 +1,5 @@
 """Tests of course_lib.models: architectures, weight counts, KL, dense baseline, bad input."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,8 +12,7 @@ from course_lib.models import LeNet5, LeNet300100, build_model
 
 
 def _n_weights(model):
-    return sum((m.theta if hasattr(m, "theta") else m.weight).numel()
-               for _, m in model.weight_layers())
+    return sum((m.theta if hasattr(m, "theta") else m.weight).numel() for _, m in model.weight_layers())
 
 
 @pytest.mark.parametrize("cls, n_weights", [(LeNet300100, 266_200), (LeNet5, 430_500)])
@@ -35,7 +35,10 @@ def test_lenet5_layers_are_the_caffe_ones():
 def test_lenet300_layers():
     assert [n for n, _ in LeNet300100().weight_layers()] == ["fc1", "fc2", "fc3"]
     assert [tuple(m.weight.shape) for _, m in LeNet300100(sparse=False).weight_layers()] == [
-        (300, 784), (100, 300), (10, 100)]
+        (300, 784),
+        (100, 300),
+        (10, 100),
+    ]
 
 
 def test_kl_sums_the_layers_and_is_zero_for_dense():
@@ -76,7 +79,9 @@ def test_bad_input():
         LeNet300100()(torch.zeros(2, 784))
     with pytest.raises(ValueError, match="mnist_tensors"):
         LeNet5()(torch.zeros(2, 3, 28, 28))
-    with pytest.raises(TypeError, match=r"LeNet5 expects a torch.Tensor of MNIST images, got ndarray.*as_tensor"):
+    with pytest.raises(
+        TypeError, match=r"LeNet5 expects a torch.Tensor of MNIST images, got ndarray.*as_tensor"
+    ):
         LeNet5()(np.zeros((2, 1, 28, 28), dtype=np.float32))
     with pytest.raises(TypeError, match="sparse must be True or False, got 'no'"):
         build_model("lenet300", sparse="no")

@@ -1,4 +1,5 @@
 """Tests of course_lib.ood: rotated digits and noise images."""
+
 from __future__ import annotations
 
 import pytest

@@ -4,6 +4,7 @@ The wheel is installed (not editable) into a fresh virtual environment that has 
 pinned third-party packages but no course_lib (tests/fresh_env.py), offline: ``pip install
 --no-index`` resolves the wheel's dependency ranges against the pins already there.
 """
+
 from __future__ import annotations
 
 import ast
@@ -62,9 +63,14 @@ def test_wheel_holds_only_the_package(dists):
     assert "course_lib/__init__.py" in names and "course_lib/train.py" in names
     sources = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "course_lib").rglob("*.py"))
     missing = [s for s in sources if s not in names]
-    assert not missing, f"the wheel lacks {missing}: pyproject's [tool.setuptools.packages.find] must find them"
-    stray = [n for n in names if not (n.startswith("course_lib/") or
-                                      re.match(r"bayesian_dnn_course-[^/]+\.dist-info/", n))]
+    assert not missing, (
+        f"the wheel lacks {missing}: pyproject's [tool.setuptools.packages.find] must find them"
+    )
+    stray = [
+        n
+        for n in names
+        if not (n.startswith("course_lib/") or re.match(r"bayesian_dnn_course-[^/]+\.dist-info/", n))
+    ]
     assert stray == [], f"the wheel must hold course_lib only: {stray}"
     assert not [n for n in names if n.endswith((".ipynb", ".md")) or "/tests/" in n]
     assert dists["wheel"].name.endswith("-py3-none-any.whl")
@@ -108,7 +114,8 @@ def test_dependency_ranges_admit_the_pins(dists):
         assert name in pins, f"{req.name} is a dependency but has no pin in requirements.txt"
         assert req.specifier.contains(pins[name], prereleases=True), (
             f"pyproject.toml's range {req} excludes the pin {req.name}=={pins[name]}: widen the range "
-            "or change the pin")
+            "or change the pin"
+        )
 
 
 @pytest.mark.slow  # about a minute: a fresh environment, three interpreters importing torch
@@ -119,8 +126,15 @@ def test_wheel_installs_into_a_fresh_environment_and_runs(dists, tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     # Before: the fresh environment has the pinned packages but no course_lib.
-    before = _run([python, "-c", "import importlib.util as u; print(u.find_spec('course_lib'), "
-                   "u.find_spec('torch') is not None)"], cwd=work, env=env)
+    before = _run(
+        [
+            python,
+            "-c",
+            "import importlib.util as u; print(u.find_spec('course_lib'), u.find_spec('torch') is not None)",
+        ],
+        cwd=work,
+        env=env,
+    )
     assert before.stdout.split() == ["None", "True"], before.stdout + before.stderr
     install = _run([python, "-m", "pip", "install", "--no-index", dists["wheel"]], cwd=work, env=env)
     assert install.returncode == 0, install.stdout + install.stderr

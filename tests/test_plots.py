@@ -1,4 +1,5 @@
 """Tests for course_lib.plots: the one figure style."""
+
 from __future__ import annotations
 
 import matplotlib as mpl
@@ -39,7 +40,7 @@ def test_filter_mosaic_single_channel_layout_and_gaps():
     np.testing.assert_array_equal(img[0:2, 3:5], w[1, 0])
     np.testing.assert_array_equal(img[3:5, 0:2], w[2, 0])
     assert np.isnan(img[2]).all() and np.isnan(img[:, 2]).all()  # gaps
-    assert np.isnan(img[3:5, 3:5]).all()                          # the unused 4th tile
+    assert np.isnan(img[3:5, 3:5]).all()  # the unused 4th tile
 
 
 def test_filter_mosaic_multi_channel_puts_inputs_in_rows_and_keeps_zeros():
@@ -100,13 +101,16 @@ def test_weight_picture_helpers_reject_bad_input():
     try:
         with pytest.raises(ValueError, match="expects a 2-D image.*filter_mosaic"):
             plots.show_weights(ax, np.zeros((2, 2, 2)))
-        with pytest.raises(ValueError, match=r"vmax \(the colour scale runs from -vmax to vmax\) must be a positive"):
+        with pytest.raises(
+            ValueError, match=r"vmax \(the colour scale runs from -vmax to vmax\) must be a positive"
+        ):
             plots.show_weights(ax, np.zeros((2, 2)), vmax=0.0)
         with pytest.raises(ValueError, match="expects a 2-D mask"):
             plots.show_mask(ax, np.zeros(3, dtype=bool))
         with pytest.raises(ValueError, match="no sparse variational dropout layer.*sparse=True"):
             plots.log_alpha_histograms(nn.Sequential(nn.Linear(2, 2)), [ax])
         from course_lib.models import LeNet5
+
         with pytest.raises(ValueError, match="got 1 axes for 4 sparse layers"):
             plots.log_alpha_histograms(LeNet5(), [ax])
         with pytest.raises(ValueError, match="bins must be a positive integer"):

@@ -1,4 +1,5 @@
 """Tests of course_lib.prediction: the one deterministic prediction, its batching and its modes."""
+
 from __future__ import annotations
 
 import pytest
@@ -73,7 +74,9 @@ def test_bad_input():
         predict(_net(), torch.zeros(0, 1, 28, 28))
     with pytest.raises(ValueError, match=r"shape \(N, \.\.\.\).*unsqueeze\(0\)"):
         predict(nn.Linear(3, 2), torch.zeros(3))
-    with pytest.raises(ValueError, match=r"batch_size \(inputs per forward pass\) must be a positive integer"):
+    with pytest.raises(
+        ValueError, match=r"batch_size \(inputs per forward pass\) must be a positive integer"
+    ):
         predict(_net(), _x(), batch_size=0)
     with pytest.raises(TypeError, match="batch_size .* must be a positive integer"):
         predict(_net(), _x(), batch_size=2.5)

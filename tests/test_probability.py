@@ -1,4 +1,5 @@
 """Tests for course_lib.probability: sum rule, product rule, conditioning, and bad input."""
+
 from __future__ import annotations
 
 from itertools import permutations
@@ -63,6 +64,7 @@ def test_conditional_table_must_normalize_per_given_value():
 
 # ---- bad input -----------------------------------------------------------------------
 
+
 def test_negative_entries_rejected():
     with pytest.raises(ValueError, match="must be non-negative; the smallest entry is -0.1"):
         Table([[-0.1, 0.6], [0.3, 0.2]], ["x", "y"])
@@ -93,7 +95,9 @@ def test_names_must_be_strings_one_per_axis(names):
 def test_to_text_precision_is_a_count(joint):
     rows = joint.to_text(precision=np.int64(2)).splitlines()[1:]
     assert all(len(r.split()[-1].split(".")[1]) == 2 for r in rows)
-    with pytest.raises(TypeError, match=r"precision \(decimal places\) must be a non-negative integer, got 2\.5"):
+    with pytest.raises(
+        TypeError, match=r"precision \(decimal places\) must be a non-negative integer, got 2\.5"
+    ):
         joint.to_text(precision=2.5)
 
 
@@ -103,7 +107,9 @@ def test_duplicate_names_rejected():
 
 
 def test_unknown_variable_names(joint):
-    with pytest.raises(ValueError, match=r"unknown target variable\(s\) \['w'\]; this table has \['x', 'y', 'z'\]"):
+    with pytest.raises(
+        ValueError, match=r"unknown target variable\(s\) \['w'\]; this table has \['x', 'y', 'z'\]"
+    ):
         joint.conditional(["w"], given=["x"])
     with pytest.raises(ValueError, match=r"unknown observed variable"):
         joint.query(["x"], {"rain": 1})

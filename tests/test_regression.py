@@ -1,4 +1,5 @@
 """Tests for course_lib.regression: closed forms against brute force, and bad input."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -55,7 +56,9 @@ def test_polynomial_features_columns_are_powers():
     assert polynomial_features(x, 0).shape == (3, 1)
 
 
-@pytest.mark.parametrize("degree, err", [(-1, ValueError), (1.5, TypeError), (True, TypeError), ("2", TypeError)])
+@pytest.mark.parametrize(
+    "degree, err", [(-1, ValueError), (1.5, TypeError), (True, TypeError), ("2", TypeError)]
+)
 def test_polynomial_features_bad_degree(degree, err):
     with pytest.raises(err, match="degree must be a non-negative integer"):
         polynomial_features([1.0, 2.0], degree)
@@ -109,7 +112,10 @@ def test_log_evidence_prefers_the_true_degree():
     rng = np.random.default_rng(3)
     x = np.linspace(-1, 1, 30)
     t = 1.0 - 2.0 * x**2 + rng.normal(0, 0.1, x.size)
-    ev = [BayesianLinearRegression(1.0, 100.0).fit(polynomial_features(x, d), t).log_evidence() for d in range(6)]
+    ev = [
+        BayesianLinearRegression(1.0, 100.0).fit(polynomial_features(x, d), t).log_evidence()
+        for d in range(6)
+    ]
     assert int(np.argmax(ev)) == 2
 
 
@@ -192,8 +198,11 @@ def test_fit_non_finite():
 
 def test_use_before_fit():
     model = BayesianLinearRegression(1.0, 1.0)
-    for call in (lambda: model.predict(np.ones((1, 2))), model.log_evidence,
-                 lambda: model.sample_weights(1, np.random.default_rng())):
+    for call in (
+        lambda: model.predict(np.ones((1, 2))),
+        model.log_evidence,
+        lambda: model.sample_weights(1, np.random.default_rng()),
+    ):
         with pytest.raises(RuntimeError, match=r"call fit\(Phi, t\) first"):
             call()
 

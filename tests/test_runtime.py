@@ -1,4 +1,5 @@
 """Tests for course_lib.setup: seeding, device choice, figure style."""
+
 from __future__ import annotations
 
 import random
@@ -45,6 +46,7 @@ def test_env_var_overrides_auto(monkeypatch):
 
 # ---- bad input -----------------------------------------------------------------------
 
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
 def test_unavailable_cuda_is_a_clear_error():
     with pytest.raises(ValueError, match=r"'cuda' was requested but torch .* sees no CUDA GPU.*device='cpu'"):
@@ -56,7 +58,9 @@ def test_unknown_device_name():
         runtime.pick_device("gpu0")
 
 
-@pytest.mark.parametrize("seed, err", [(-1, ValueError), (1.5, TypeError), ("0", TypeError), (True, TypeError)])
+@pytest.mark.parametrize(
+    "seed, err", [(-1, ValueError), (1.5, TypeError), ("0", TypeError), (True, TypeError)]
+)
 def test_bad_seed(seed, err):
     with pytest.raises(err, match="seed must be"):
         course_lib.setup(seed=seed, device="cpu")
@@ -74,5 +78,7 @@ def test_verbose_must_be_a_flag():
 def test_missing_cuda_index_names_the_valid_range(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
-    with pytest.raises(ValueError, match=r"only 2 CUDA device\(s\) exist; use 'cuda:0' \.\. 'cuda:1' or 'auto'"):
+    with pytest.raises(
+        ValueError, match=r"only 2 CUDA device\(s\) exist; use 'cuda:0' \.\. 'cuda:1' or 'auto'"
+    ):
         runtime.pick_device("cuda:5")

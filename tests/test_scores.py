@@ -1,4 +1,5 @@
 """Tests of course_lib.scores: scores of class probabilities against hand-computed cases, bad input."""
+
 from __future__ import annotations
 
 import math
@@ -170,7 +171,9 @@ def test_labels_out_of_range_or_float_are_refused():
         accuracy(P4, Y4.double())
 
 
-@pytest.mark.parametrize("n_bins, error", [(0, ValueError), (-3, ValueError), (2.5, TypeError), (True, TypeError)])
+@pytest.mark.parametrize(
+    "n_bins, error", [(0, ValueError), (-3, ValueError), (2.5, TypeError), (True, TypeError)]
+)
 def test_bad_number_of_bins_is_refused(n_bins, error):
     with pytest.raises(error, match=r"n_bins \(the number of confidence bins\) must be a positive integer"):
         reliability_curve(P4, Y4, n_bins=n_bins)

@@ -1,4 +1,5 @@
 """Tests of course_lib.sparsity: per-layer pruned fractions and the compression accounting."""
+
 from __future__ import annotations
 
 import math
@@ -42,7 +43,7 @@ def test_at_init_tiny_weights_already_count_as_pruned():
 def test_layer_sparsity_and_compression_by_hand():
     model = _fresh(LeNet300100())
     _prune(model.fc1, 784 * 300 - 2352)  # keep 1 %
-    _prune(model.fc2, 15_000)            # prune half
+    _prune(model.fc2, 15_000)  # prune half
     sp = layer_sparsity(model)
     assert sp["fc1"] == pytest.approx(0.99)
     assert sp["fc2"] == pytest.approx(0.5)
@@ -84,13 +85,13 @@ def test_bad_input():
 
 
 def test_use_threshold_moves_every_sparse_layer_and_restores_it():
-    model = _fresh(LeNet300100())   # log alpha = -10 - log(0.01) = -5.4 everywhere
-    model.fc2.threshold = 4.0       # layers may differ; each gets its own back
+    model = _fresh(LeNet300100())  # log alpha = -10 - log(0.01) = -5.4 everywhere
+    model.fc2.threshold = 4.0  # layers may differ; each gets its own back
     with use_threshold(model, -6.0) as same:
         assert same is model
         assert {m.threshold for _, m in model.weight_layers()} == {-6.0}
-        assert compression(model) == math.inf           # everything pruned at -6 ...
-    assert compression(model) == 1.0                    # ... nothing at 3 again
+        assert compression(model) == math.inf  # everything pruned at -6 ...
+    assert compression(model) == 1.0  # ... nothing at 3 again
     assert [m.threshold for _, m in model.weight_layers()] == [3.0, 4.0, 3.0]
     with pytest.raises(RuntimeError, match="inside"):
         with use_threshold(model, -6.0):

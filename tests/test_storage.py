@@ -1,4 +1,5 @@
 """Tests of course_lib.storage: CSR round trips, the saved file and bad input."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,8 +19,9 @@ def _pruned_lenet5(seed: int = 0, keep: float = 0.05) -> LeNet5:
         for _, m in net.weight_layers():
             m.theta.copy_(torch.randn(m.theta.shape, generator=g) * 0.1)
             kept = torch.rand(m.theta.shape, generator=g) < keep
-            m.log_sigma2.copy_(torch.where(kept, torch.full_like(m.theta, -12.0),
-                                           torch.full_like(m.theta, 4.0)))
+            m.log_sigma2.copy_(
+                torch.where(kept, torch.full_like(m.theta, -12.0), torch.full_like(m.theta, 4.0))
+            )
             m.bias.copy_(torch.randn(m.bias.shape, generator=g))
     return net.eval()
 
@@ -119,8 +121,9 @@ def test_to_csr_rejects_a_bias_or_an_integer_tensor():
 
 def test_from_csr_rejects_missing_keys_and_damaged_arrays():
     with pytest.raises(ValueError, match=r"lacks \['col_indices'.*to_csr"):
-        from_csr({"shape": [2, 2], "crow_indices": torch.zeros(3, dtype=torch.int32),
-                  "values": torch.zeros(0)})
+        from_csr(
+            {"shape": [2, 2], "crow_indices": torch.zeros(3, dtype=torch.int32), "values": torch.zeros(0)}
+        )
     csr = to_csr(torch.eye(3))
     csr["col_indices"][0] = 7
     with pytest.raises(ValueError, match="do not fit the shape"):
@@ -150,7 +153,9 @@ def test_load_sparse_names_another_format_version(tmp_path, fmt):
     state = sparse_state(_pruned_lenet5())
     state["format"] = fmt
     torch.save(state, tmp_path / "other.pt")
-    with pytest.raises(ValueError, match=rf"format {fmt!r}, but this course_lib reads format 1 only.*save_sparse"):
+    with pytest.raises(
+        ValueError, match=rf"format {fmt!r}, but this course_lib reads format 1 only.*save_sparse"
+    ):
         load_sparse(tmp_path / "other.pt")
 
 

@@ -8,6 +8,7 @@
   there is one, the generated pages otherwise), no launch button on them, no instructor page;
 * a small book built with the student config: the exercise is there, its solution is not.
 """
+
 from __future__ import annotations
 
 import html
@@ -34,12 +35,16 @@ import student_pages  # noqa: E402
 
 # -- unit tests ------------------------------------------------------------------------
 def test_marked_lines_finds_code_between_markers_only():
-    nb = new_notebook(cells=[
-        new_code_cell("def f(x):\n    ### BEGIN SOLUTION\n    # a comment\n    y = x + 1\n\n    return y\n"
-                      "    ### END SOLUTION\nprint('outside')\n### BEGIN HIDDEN TESTS\nassert f(2) == 3\n"
-                      "### END HIDDEN TESTS"),
-        new_markdown_cell("### BEGIN SOLUTION\nnot code"),
-    ])
+    nb = new_notebook(
+        cells=[
+            new_code_cell(
+                "def f(x):\n    ### BEGIN SOLUTION\n    # a comment\n    y = x + 1\n\n    return y\n"
+                "    ### END SOLUTION\nprint('outside')\n### BEGIN HIDDEN TESTS\nassert f(2) == 3\n"
+                "### END HIDDEN TESTS"
+            ),
+            new_markdown_cell("### BEGIN SOLUTION\nnot code"),
+        ]
+    )
     assert student_edition.marked_lines(nb) == ["y = x + 1", "return y"]
     assert student_edition.marked_lines(nb, "hidden") == ["assert f(2) == 3"]
 
@@ -53,15 +58,21 @@ def test_marked_lines_rejects_unclosed_marker_and_unknown_kind():
 
 
 def _chapter_with_gated_solutions():
-    return new_notebook(cells=[
-        new_markdown_cell("# Title"),
-        new_markdown_cell("```{exercise}\n:label: ex-a\n\nCompute it.\n```\n\n"
-                          "```{solution-start} ex-a\n:class: dropdown\n```\nSECRET prose"),
-        new_code_cell("SECRET_CODE = 1"),
-        new_markdown_cell("```{solution-end}\n```\n\n```{exercise}\n:label: ex-b\n\nSecond.\n```\n\n"
-                          "```{solution-start} ex-b\n:class: dropdown\n```\nSECRET two\n"
-                          "```{solution-end}\n```\n\n## Summary\nkept"),
-    ])
+    return new_notebook(
+        cells=[
+            new_markdown_cell("# Title"),
+            new_markdown_cell(
+                "```{exercise}\n:label: ex-a\n\nCompute it.\n```\n\n"
+                "```{solution-start} ex-a\n:class: dropdown\n```\nSECRET prose"
+            ),
+            new_code_cell("SECRET_CODE = 1"),
+            new_markdown_cell(
+                "```{solution-end}\n```\n\n```{exercise}\n:label: ex-b\n\nSecond.\n```\n\n"
+                "```{solution-start} ex-b\n:class: dropdown\n```\nSECRET two\n"
+                "```{solution-end}\n```\n\n## Summary\nkept"
+            ),
+        ]
+    )
 
 
 def test_strip_gated_solutions_removes_spans_across_cells():
@@ -164,13 +175,20 @@ def test_student_notebooks_stop_at_their_first_stub(student_edition_dir):
         nb = nbformat.read(path, as_version=4)
         first_stub = next(i for i, c in enumerate(nb.cells) if _is_solution(c))
         # the first stub is called by the check cell right after it
-        client = NotebookClient(nb, timeout=300, kernel_name="python3",
-                                resources={"metadata": {"path": str(ROOT / "chapters" / "assignments")}})
+        client = NotebookClient(
+            nb,
+            timeout=300,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(ROOT / "chapters" / "assignments")}},
+        )
         with pytest.raises(CellExecutionError) as info:
             client.execute()
         assert info.value.ename == "NotImplementedError", (path.name, info.value.ename, info.value.evalue)
-        failed = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
-                  and any(o.get("output_type") == "error" for o in c.get("outputs", []))]
+        failed = [
+            i
+            for i, c in enumerate(nb.cells)
+            if c.cell_type == "code" and any(o.get("output_type") == "error" for o in c.get("outputs", []))
+        ]
         assert failed == [first_stub + 1], (path.name, failed, first_stub)
         executed = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.get("execution_count")]
         assert max(executed) == first_stub + 1
@@ -242,7 +260,9 @@ def test_check_site_finds_a_planted_leak(student_edition_dir, tmp_path):
     (site / "index.html").write_text("<p>home</p>")
     student_edition.check_site(site, ROOT)
     secret = student_edition.marked_lines(nbformat.read(sources[0], as_version=4))[0]
-    (site / "assignments" / f"{sources[0].stem}.html").write_text(f"<pre><span>{html.escape(secret)}</span></pre>")
+    (site / "assignments" / f"{sources[0].stem}.html").write_text(
+        f"<pre><span>{html.escape(secret)}</span></pre>"
+    )
     (site / "chapters" / "assignments").mkdir(parents=True)
     (site / "chapters" / "assignments" / "instructor_guide.html").write_text("### BEGIN SOLUTION")
     with pytest.raises(RuntimeError) as info:
@@ -270,7 +290,8 @@ def test_launch_buttons_skip_student_pages_in_a_built_book(tmp_path):
         nb = new_notebook(cells=[new_markdown_cell(f"# {folder}"), new_code_cell("x = 1")])
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nbformat.write(nb, src / folder / "page.ipynb")
-    (src / "_config.yml").write_text(textwrap.dedent(f"""\
+    (src / "_config.yml").write_text(
+        textwrap.dedent(f"""\
         title: t
         execute:
           execute_notebooks: "off"
@@ -284,12 +305,16 @@ def test_launch_buttons_skip_student_pages_in_a_built_book(tmp_path):
           local_extensions:
             repository_buttons: {ROOT / "_ext"}
             student_pages: {ROOT / "_ext"}
-        """))
-    (src / "_toc.yml").write_text("format: jb-book\nroot: chapters/page\nchapters:\n  - file: assignments/page\n")
+        """)
+    )
+    (src / "_toc.yml").write_text(
+        "format: jb-book\nroot: chapters/page\nchapters:\n  - file: assignments/page\n"
+    )
     (src / "intro.md").write_text("# t\n")
     jb = Path(sys.executable).with_name("jupyter-book")
-    proc = subprocess.run([str(jb), "build", str(src), "--path-output", str(tmp_path / "out")],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [str(jb), "build", str(src), "--path-output", str(tmp_path / "out")], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     site = tmp_path / "out" / "_build" / "html"
     chapter = (site / "chapters" / "page.html").read_text()
@@ -304,7 +329,8 @@ def test_student_book_config_hides_solutions(tmp_path):
     """A one-page book built with the student config shows exercises but no solutions."""
     src = tmp_path / "src"
     src.mkdir()
-    config = yaml.safe_load(textwrap.dedent("""\
+    config = yaml.safe_load(
+        textwrap.dedent("""\
         title: t
         execute:
           execute_notebooks: "off"
@@ -313,7 +339,8 @@ def test_student_book_config_hides_solutions(tmp_path):
             - sphinx_exercise
           config:
             nb_execution_mode: "off"
-        """))
+        """)
+    )
     (src / "_config.yml").write_text(yaml.safe_dump(student_edition.student_config(config)))
     (src / "_toc.yml").write_text("format: jb-book\nroot: page\n")
     nb = _chapter_with_gated_solutions()
@@ -322,8 +349,11 @@ def test_student_book_config_hides_solutions(tmp_path):
     stripped.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(stripped, src / "page.ipynb")
     jb = Path(sys.executable).with_name("jupyter-book")
-    proc = subprocess.run([str(jb), "build", str(src), "--path-output", str(tmp_path / "out"), "-W"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [str(jb), "build", str(src), "--path-output", str(tmp_path / "out"), "-W"],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     page = (tmp_path / "out" / "_build" / "html" / "page.html").read_text()
     assert "Compute it." in page and "Second." in page

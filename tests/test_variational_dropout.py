@@ -1,4 +1,5 @@
 """Tests for course_lib.variational_dropout: Gaussian dropout layers with fixed or learned alpha."""
+
 from __future__ import annotations
 
 import math
@@ -8,7 +9,9 @@ import torch
 
 from course_lib import kl
 from course_lib.variational_dropout import (
-    VariationalDropoutLinear, VariationalDropoutMLP, train_elbo,
+    VariationalDropoutLinear,
+    VariationalDropoutMLP,
+    train_elbo,
 )
 
 

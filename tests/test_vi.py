@@ -1,4 +1,5 @@
 """Tests for course_lib.vi: Gaussian families, KL, the ELBO identity, unbiased gradients, fitting."""
+
 from __future__ import annotations
 
 import math
@@ -95,11 +96,21 @@ def test_mc_elbo_matches_closed_form_within_its_standard_error(problem):
     q = vi.MeanFieldGaussian([0.0, 0.8], 0.2)
     prior = vi.isotropic_prior(2, problem["prior_precision"])
     g = torch.Generator().manual_seed(3)
-    est = torch.stack([
-        vi.elbo(q, _loglik(problem["beta"]), problem["Phi"], problem["t"], prior, n_samples=4,
-                batch_size=10, generator=g).detach()
-        for _ in range(1000)
-    ])
+    est = torch.stack(
+        [
+            vi.elbo(
+                q,
+                _loglik(problem["beta"]),
+                problem["Phi"],
+                problem["t"],
+                prior,
+                n_samples=4,
+                batch_size=10,
+                generator=g,
+            ).detach()
+            for _ in range(1000)
+        ]
+    )
     exact = vi.linear_gaussian_elbo(
         q, problem["Phi"], problem["t"], problem["prior_precision"], problem["beta"]
     ).item()
@@ -120,10 +131,14 @@ def test_minibatch_mc_gradient_is_unbiased(problem):
     exact = vi.flat_grad(q, vi.linear_gaussian_elbo(q, *args, problem["prior_precision"], problem["beta"]))
     prior = vi.isotropic_prior(2, problem["prior_precision"])
     g = torch.Generator().manual_seed(0)
-    grads = torch.stack([
-        vi.flat_grad(q, vi.elbo(q, _loglik(problem["beta"]), *args, prior, n_samples=1, batch_size=5, generator=g))
-        for _ in range(1500)
-    ])
+    grads = torch.stack(
+        [
+            vi.flat_grad(
+                q, vi.elbo(q, _loglik(problem["beta"]), *args, prior, n_samples=1, batch_size=5, generator=g)
+            )
+            for _ in range(1500)
+        ]
+    )
     assert torch.all(_z_scores(grads, exact).abs() < 4.0)
 
 
@@ -135,11 +150,16 @@ def test_the_statistical_test_detects_a_biased_estimator(problem):
     prior = vi.isotropic_prior(2, problem["prior_precision"])
     g = torch.Generator().manual_seed(0)
     B, N = 5, len(problem["t"])
-    grads = torch.stack([
-        vi.flat_grad(q, vi.elbo(q, _loglik(problem["beta"]), *args, prior, 1, B, g, kl_weight=0) * (B / N)
-                     - vi.kl_divergence(q, *prior))
-        for _ in range(1500)
-    ])
+    grads = torch.stack(
+        [
+            vi.flat_grad(
+                q,
+                vi.elbo(q, _loglik(problem["beta"]), *args, prior, 1, B, g, kl_weight=0) * (B / N)
+                - vi.kl_divergence(q, *prior),
+            )
+            for _ in range(1500)
+        ]
+    )
     assert torch.any(_z_scores(grads, exact).abs() > 4.0)
 
 
@@ -235,9 +255,13 @@ def test_bad_family_arguments():
 @pytest.mark.parametrize("n", [0, -3])
 def test_zero_samples_is_rejected(n, problem):
     q = vi.MeanFieldGaussian([0.0, 0.0])
-    with pytest.raises(ValueError, match=r"n_samples \(the number of Monte Carlo samples\) must be a positive integer"):
+    with pytest.raises(
+        ValueError, match=r"n_samples \(the number of Monte Carlo samples\) must be a positive integer"
+    ):
         q.sample(n)
-    with pytest.raises(ValueError, match=r"n_samples \(the number of Monte Carlo samples\) must be a positive integer"):
+    with pytest.raises(
+        ValueError, match=r"n_samples \(the number of Monte Carlo samples\) must be a positive integer"
+    ):
         vi.elbo(q, _loglik(4.0), problem["Phi"], problem["t"], vi.isotropic_prior(2, 1.0), n_samples=n)
 
 
@@ -246,7 +270,10 @@ def test_batch_larger_than_data_is_rejected(problem):
     N = len(problem["t"])
     with pytest.raises(ValueError, match=f"batch_size={N + 1} is larger than the data set \\(N={N}\\)"):
         vi.elbo(q, _loglik(4.0), problem["Phi"], problem["t"], vi.isotropic_prior(2, 1.0), batch_size=N + 1)
-    with pytest.raises(ValueError, match=r"batch_size \(the mini-batch size\) must be a positive integer, got 0; use batch_size >= 1"):
+    with pytest.raises(
+        ValueError,
+        match=r"batch_size \(the mini-batch size\) must be a positive integer, got 0; use batch_size >= 1",
+    ):
         vi.elbo(q, _loglik(4.0), problem["Phi"], problem["t"], vi.isotropic_prior(2, 1.0), batch_size=0)
 
 
@@ -265,13 +292,18 @@ def test_bad_elbo_arguments(problem):
         vi.elbo(torch.nn.Linear(2, 1), _loglik(4.0), problem["Phi"], problem["t"], prior)
     with pytest.raises(TypeError, match="kl_weight must be a finite number, got '1'"):
         vi.elbo(q, _loglik(4.0), problem["Phi"], problem["t"], prior, kl_weight="1")
-    with pytest.raises(TypeError, match=r"n_samples \(the number of Monte Carlo samples\) must be a positive integer, got 2\.0"):
+    with pytest.raises(
+        TypeError,
+        match=r"n_samples \(the number of Monte Carlo samples\) must be a positive integer, got 2\.0",
+    ):
         vi.elbo(q, _loglik(4.0), problem["Phi"], problem["t"], prior, n_samples=2.0)
 
 
 def test_bad_precisions_and_covariances(problem):
     q = vi.MeanFieldGaussian([0.0, 0.0])
-    with pytest.raises(ValueError, match=r"prior_precision \(the prior precision\) must be a positive finite number"):
+    with pytest.raises(
+        ValueError, match=r"prior_precision \(the prior precision\) must be a positive finite number"
+    ):
         vi.isotropic_prior(2, 0.0)
     with pytest.raises(ValueError, match=r"beta \(the noise precision\) must be a positive finite number"):
         vi.linear_gaussian_elbo(q, problem["Phi"], problem["t"], 1.0, -4.0)
@@ -287,7 +319,9 @@ def test_bad_precisions_and_covariances(problem):
 
 def test_bad_fit_arguments():
     q = vi.MeanFieldGaussian([0.0])
-    with pytest.raises(ValueError, match=r"n_steps \(the number of optimization steps\) must be a positive integer"):
+    with pytest.raises(
+        ValueError, match=r"n_steps \(the number of optimization steps\) must be a positive integer"
+    ):
         vi.fit(q, lambda: -(q.mu**2).sum(), n_steps=0)
     with pytest.raises(ValueError, match=r"lr \(Adam's learning rate\) must be a positive finite number"):
         vi.fit(q, lambda: -(q.mu**2).sum(), lr=0.0)
@@ -309,7 +343,10 @@ def test_estimators_check_f_shape():
 
 def test_mean_field_kl_fast_path_matches_the_general_formula():
     q = vi.MeanFieldGaussian([0.3, -1.0, 2.0], [0.5, 1.5, 0.2])
-    for mu_p, cov_p in [vi.isotropic_prior(3, 2.0), (torch.tensor([1.0, 0.0, -1.0]), torch.diag(torch.tensor([0.5, 2.0, 1.0])))]:
+    for mu_p, cov_p in [
+        vi.isotropic_prior(3, 2.0),
+        (torch.tensor([1.0, 0.0, -1.0]), torch.diag(torch.tensor([0.5, 2.0, 1.0]))),
+    ]:
         general = vi.gaussian_kl(q.mu, q.covariance(), mu_p, cov_p)
         assert torch.allclose(vi.kl_divergence(q, mu_p, cov_p), general, atol=1e-12)
 
@@ -326,5 +363,7 @@ def test_fit_learning_rate_decays_geometrically_to_lr_final():
     assert hist.shape == (5,)
     steps = -np.diff(seen)  # Adam's first steps have size ~lr for a consistent gradient sign
     assert np.allclose(steps[:4], [0.1, 0.1 * 10**-0.5, 0.01, 0.01 * 10**-0.5], rtol=0.05)
-    with pytest.raises(ValueError, match=r"lr_final \(the learning rate at the last step\) must be a positive"):
+    with pytest.raises(
+        ValueError, match=r"lr_final \(the learning rate at the last step\) must be a positive"
+    ):
         vi.fit(q, objective, n_steps=3, lr=0.1, lr_final=0.0)

@@ -1,4 +1,5 @@
 """Tests for the computations behind the chapters' widgets (course_lib.widgets)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,6 +10,7 @@ from course_lib.widgets import conditioning_view
 
 
 # ---- chapter 1: conditioning ----------------------------------------------------------
+
 
 @pytest.fixture
 def rain_table() -> Table:
@@ -87,11 +89,13 @@ def test_conditioning_widget_is_marked_kernel_only_and_greys_out_unused_values(r
 
     from course_lib.widgets import KERNEL_WIDGET_CLASS, conditioning_widget
 
-    ui = conditioning_widget(rain_table, {"rain": ("target", 1), "sprinkler": ("integrated out", 0),
-                                          "grass": ("observed", 1)})
+    ui = conditioning_widget(
+        rain_table, {"rain": ("target", 1), "sprinkler": ("integrated out", 0), "grass": ("observed", 1)}
+    )
     assert KERNEL_WIDGET_CLASS == "course-kernel-widget" and KERNEL_WIDGET_CLASS in ui._dom_classes
     rain_role, rain_value, sprinkler_role, sprinkler_value, grass_role, grass_value = [
-        c for c in ui.children[0].children if isinstance(c, widgets.Dropdown)]
+        c for c in ui.children[0].children if isinstance(c, widgets.Dropdown)
+    ]
     # only an observed variable's value is used
     assert (rain_value.disabled, sprinkler_value.disabled, grass_value.disabled) == (True, True, False)
     sprinkler_role.value = "observed"
@@ -215,7 +219,9 @@ def test_elbo_view_bad_input():
         elbo_view(n_grid=2)
     with pytest.raises(ValueError, match="n_points must be a positive integer"):
         elbo_data(n_points=0)
-    with pytest.raises(TypeError, match=r"beta \(the noise precision\) must be a positive finite number, got '4'"):
+    with pytest.raises(
+        TypeError, match=r"beta \(the noise precision\) must be a positive finite number, got '4'"
+    ):
         elbo_data(beta="4")
 
 
@@ -254,7 +260,9 @@ def test_kl_fit_view_bad_input():
         kl_fit_view(eval_min=5.0, eval_max=-5.0)
     with pytest.raises(TypeError, match="n_samples must be an integer, got 100.0"):
         kl_fit_view(n_samples=100.0)
-    with pytest.raises(ValueError, match=r"n_eval \(points of the evaluation grid\) must be an integer >= 2, got 1"):
+    with pytest.raises(
+        ValueError, match=r"n_eval \(points of the evaluation grid\) must be an integer >= 2, got 1"
+    ):
         kl_fit_view(n_eval=1)
     with pytest.raises(ValueError, match="eval_max must be a finite number, got inf"):
         kl_fit_view(eval_max=np.inf)

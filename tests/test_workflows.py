@@ -1,5 +1,6 @@
 """The GitHub workflows do what the README says (actionlint and zizmor check them as workflows:
 `make lint-workflows`); their shell steps that compute something are run here."""
+
 from __future__ import annotations
 
 import re
@@ -64,8 +65,13 @@ def test_ci_takes_torch_alone_from_the_cpu_index_binder_uses():
         assert '--index-url "$TORCH_CPU_INDEX"' in script and "--no-deps" in script
         # The pin the step extracts is requirements.txt's torch pin.
         line = next(ln for ln in script.splitlines() if ln.strip().startswith("torch_pin="))
-        pin = subprocess.run(["bash", "-c", line.strip() + '; echo "$torch_pin"'], cwd=ROOT,
-                             capture_output=True, text=True, check=True).stdout.strip()
+        pin = subprocess.run(
+            ["bash", "-c", line.strip() + '; echo "$torch_pin"'],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         assert re.fullmatch(r"torch==\d+\.\d+\.\d+", pin), pin
         assert pin in (ROOT / "requirements.txt").read_text().split()
 
@@ -74,14 +80,19 @@ def test_ci_caches_mnist_under_its_sha256_list(tmp_path):
     (job,) = _load("ci.yml")["jobs"].values()
     step = _step(job, "MNIST cache key")
     out = tmp_path / "github_output"
-    subprocess.run(["bash", "-c", step["run"]], cwd=ROOT, env={"GITHUB_OUTPUT": str(out), "PATH": "/usr/bin:/bin"},
-                   check=True)
+    subprocess.run(
+        ["bash", "-c", step["run"]],
+        cwd=ROOT,
+        env={"GITHUB_OUTPUT": str(out), "PATH": "/usr/bin:/bin"},
+        check=True,
+    )
     key = out.read_text().strip()
     assert re.fullmatch(r"key=mnist-[0-9a-f]{16}", key), key
     # The key is made of exactly the four SHA-256 sums the files are checked against.
     listed = sorted(f'"{h}"' for h in data.SHA256.values())
-    expected = subprocess.run(["sha256sum"], input="\n".join(listed) + "\n", capture_output=True, text=True,
-                              check=True).stdout[:16]
+    expected = subprocess.run(
+        ["sha256sum"], input="\n".join(listed) + "\n", capture_output=True, text=True, check=True
+    ).stdout[:16]
     assert key == f"key=mnist-{expected}"
     cache = next(s for s in _steps(job) if s.get("uses", "").startswith("actions/cache@"))
     assert cache["with"]["path"] == "data/mnist"
@@ -129,8 +140,12 @@ def test_ci_browser_step_exports_the_chrome_it_finds(tmp_path):
     chrome.write_text("#!/bin/bash\necho 'Google Chrome 140.0'\n")
     chrome.chmod(0o755)
     env_file = tmp_path / "github_env"
-    run = subprocess.run(["/bin/bash", "-c", _browser_step_script()], capture_output=True, text=True,
-                         env={"PATH": str(bin_dir), "GITHUB_ENV": str(env_file)})
+    run = subprocess.run(
+        ["/bin/bash", "-c", _browser_step_script()],
+        capture_output=True,
+        text=True,
+        env={"PATH": str(bin_dir), "GITHUB_ENV": str(env_file)},
+    )
     assert run.returncode == 0, run.stderr
     assert "Google Chrome 140.0" in run.stdout
     assert env_file.read_text() == f"COURSE_CHROMIUM={chrome}\n"
@@ -139,8 +154,12 @@ def test_ci_browser_step_exports_the_chrome_it_finds(tmp_path):
 def test_ci_browser_step_fails_clearly_without_a_browser(tmp_path):
     empty = tmp_path / "bin"
     empty.mkdir()
-    run = subprocess.run(["/bin/bash", "-c", _browser_step_script()], capture_output=True, text=True,
-                         env={"PATH": str(empty), "GITHUB_ENV": str(tmp_path / "github_env")})
+    run = subprocess.run(
+        ["/bin/bash", "-c", _browser_step_script()],
+        capture_output=True,
+        text=True,
+        env={"PATH": str(empty), "GITHUB_ENV": str(tmp_path / "github_env")},
+    )
     assert run.returncode == 1 and "::error::no Chrome or Chromium on this runner" in run.stdout
 
 
@@ -176,21 +195,33 @@ def test_the_workflow_linters_catch_a_broken_workflow(tmp_path):
     bad = tmp_path / ".github" / "workflows" / "broken.yml"
     bad.parent.mkdir(parents=True)
     bad.write_text(_BROKEN)
-    lint = subprocess.run(["node", str(ROOT / "tools" / "actionlint.cjs"), str(package), str(bad)],
-                          capture_output=True, text=True)
+    lint = subprocess.run(
+        ["node", str(ROOT / "tools" / "actionlint.cjs"), str(package), str(bad)],
+        capture_output=True,
+        text=True,
+    )
     assert lint.returncode == 1, lint.stdout + lint.stderr
     for kind in ("[runner-label]", "[expression]", "[job-needs]"):
         assert kind in lint.stdout, (kind, lint.stdout)
     assert 'label "ubuntu-24.04" is unknown' not in lint.stdout  # accepted (NEWER_RUNNER_LABELS)
-    audit = subprocess.run([str(zizmor), "--offline", "--config", str(ROOT / ".github" / "zizmor.yml"),
-                            str(bad.parent)], capture_output=True, text=True)
+    audit = subprocess.run(
+        [str(zizmor), "--offline", "--config", str(ROOT / ".github" / "zizmor.yml"), str(bad.parent)],
+        capture_output=True,
+        text=True,
+    )
     assert audit.returncode != 0
     for finding in ("template-injection", "unpinned-uses", "excessive-permissions"):
         assert finding in audit.stdout, (finding, audit.stdout[-3000:])
     # The course's own workflows pass both.
     ours = sorted(str(p) for p in WORKFLOWS.glob("*.yml"))
-    assert subprocess.run(["node", str(ROOT / "tools" / "actionlint.cjs"), str(package), *ours],
-                          capture_output=True, text=True).returncode == 0
+    assert (
+        subprocess.run(
+            ["node", str(ROOT / "tools" / "actionlint.cjs"), str(package), *ours],
+            capture_output=True,
+            text=True,
+        ).returncode
+        == 0
+    )
 
 
 def _run_scripts() -> list[tuple[str, str]]:
@@ -216,12 +247,17 @@ def test_run_scripts_pass_shellcheck(tmp_path):
     assert len(scripts) >= 6
     problems = []
     for where, body in scripts:
-        run = subprocess.run([shellcheck, "-s", "bash", "-e", "SC2154", "-"], input=body,
-                             capture_output=True, text=True)
+        run = subprocess.run(
+            [shellcheck, "-s", "bash", "-e", "SC2154", "-"], input=body, capture_output=True, text=True
+        )
         if run.returncode:
             problems.append(f"{where}:\n{run.stdout}")
     assert not problems, "\n".join(problems)
     # And shellcheck does catch a mistake in such a script.
-    bad = subprocess.run([shellcheck, "-s", "bash", "-"], input='cd $DIR\nif [ $x == 1 ] then echo; fi\n',
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [shellcheck, "-s", "bash", "-"],
+        input="cd $DIR\nif [ $x == 1 ] then echo; fi\n",
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode != 0

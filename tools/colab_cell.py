@@ -17,6 +17,7 @@ Usage (from the repository root)::
 After changing ``repository.url`` run ``--write`` on ``chapters/*.ipynb chapters/assignments/*.ipynb``.
 ``--write`` changes only that cell (its source and tags; a new cell has no output).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,13 +36,13 @@ TAGS = [TAG, "remove-cell"]
 #: The cell id given to a newly inserted cell (nbformat 4.5 ids: letters, digits, ``-``, ``_``).
 CELL_ID = "course-install"
 
-_COMMON_HEAD = '''\
+_COMMON_HEAD = """\
 # Installs the course library where it is missing (Colab); does nothing locally, in CI or on Binder.
 import importlib.util
 
 if importlib.util.find_spec("course_lib") is None:
-'''
-_INSTALL = '''\
+"""
+_INSTALL = """\
     import subprocess
     import sys
 
@@ -49,21 +50,21 @@ _INSTALL = '''\
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
                     "{spec}"], check=True)
     importlib.invalidate_caches()
-'''
-_NO_URL = '''\
+"""
+_NO_URL = """\
     raise ModuleNotFoundError(
         "course_lib is not installed, and this copy of the course names no repository to install "
         "it from: set repository.url in the course's _config.yml (e.g. https://github.com/<owner>/<repo>) "
         "and run `python tools/colab_cell.py --write chapters/*.ipynb chapters/assignments/*.ipynb`, "
         "or install it from a clone of the course with `pip install <clone>`.")
-'''
-_COMMON_TAIL = '''\
+"""
+_COMMON_TAIL = """\
 try:  # On Colab: ipywidgets 8 widgets (the explorables) need Colab's custom widget manager.
     from google.colab import output as colab_output
 except ImportError:
     colab_output = None
 if colab_output is not None:
-    colab_output.enable_custom_widget_manager()'''
+    colab_output.enable_custom_widget_manager()"""
 
 
 def read_repository(config: Path = ROOT / "_config.yml") -> tuple[str, str]:
@@ -89,8 +90,10 @@ def read_repository(config: Path = ROOT / "_config.yml") -> tuple[str, str]:
     """
     config = Path(config)
     if not config.is_file():
-        raise FileNotFoundError(f"{config} not found: run this tool from the course repository "
-                                "(it reads repository.url from _config.yml).")
+        raise FileNotFoundError(
+            f"{config} not found: run this tool from the course repository "
+            "(it reads repository.url from _config.yml)."
+        )
     repo = (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("repository") or {}
     sys.path.insert(0, str(ROOT / "_ext"))
     try:
@@ -104,8 +107,9 @@ def read_repository(config: Path = ROOT / "_config.yml") -> tuple[str, str]:
         raise ValueError(str(err)) from None
     branch = str(repo.get("branch") or "main").strip()
     if not branch or any(ch in branch for ch in " \"'\\@#"):
-        raise ValueError(f"repository.branch in {config.name} is {branch!r}: use a plain branch name "
-                         "such as main.")
+        raise ValueError(
+            f"repository.branch in {config.name} is {branch!r}: use a plain branch name such as main."
+        )
     return url, branch
 
 
@@ -194,8 +198,9 @@ def update(nb: nbformat.NotebookNode, source: str) -> bool:
         If the notebook does not start with a markdown (title) cell.
     """
     if not nb.cells or nb.cells[0].cell_type != "markdown":
-        raise ValueError("the notebook must start with its markdown title cell; the install cell goes "
-                         "right after it")
+        raise ValueError(
+            "the notebook must start with its markdown title cell; the install cell goes right after it"
+        )
     if not problems(nb, source):
         return False
     found = _find(nb)
@@ -222,17 +227,26 @@ def update(nb: nbformat.NotebookNode, source: str) -> bool:
 
 def default_notebooks(root: Path = ROOT) -> list[Path]:
     """The notebooks that must carry the cell: ``chapters/*.ipynb`` and ``chapters/assignments/*.ipynb``."""
-    return sorted((root / "chapters").glob("*.ipynb")) + sorted((root / "chapters" / "assignments").glob("*.ipynb"))
+    return sorted((root / "chapters").glob("*.ipynb")) + sorted(
+        (root / "chapters" / "assignments").glob("*.ipynb")
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--check", nargs="*", metavar="PATH",
-                      help="check these notebooks (default: every chapter and assignment); exit 1 if any "
-                           "lacks the current cell")
-    mode.add_argument("--write", nargs="+", metavar="PATH", help="insert or update the cell in these notebooks")
+    mode.add_argument(
+        "--check",
+        nargs="*",
+        metavar="PATH",
+        help="check these notebooks (default: every chapter and assignment); exit 1 if any "
+        "lacks the current cell",
+    )
+    mode.add_argument(
+        "--write", nargs="+", metavar="PATH", help="insert or update the cell in these notebooks"
+    )
     parser.add_argument("--config", type=Path, default=ROOT / "_config.yml", help="the book's _config.yml")
     args = parser.parse_args(argv)
     try:
@@ -240,7 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as err:
         parser.exit(2, f"colab_cell: {err}\n")
     source = cell_source(url, branch)
-    where = f"{url} (branch {branch})" if url else "nowhere (repository.url is empty: the cell says what to set)"
+    where = (
+        f"{url} (branch {branch})" if url else "nowhere (repository.url is empty: the cell says what to set)"
+    )
     paths = [Path(p) for p in (args.write if args.write is not None else args.check or default_notebooks())]
     for p in paths:
         if p.suffix != ".ipynb" or not p.is_file():
@@ -263,10 +279,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{p}: " + "; ".join(found))
     if args.write is None:
         if bad:
-            print(f"colab_cell: {bad} of {len(paths)} notebooks lack the current install cell (it installs "
-                  f"from {where}); fix: python tools/colab_cell.py --write <those notebooks>")
+            print(
+                f"colab_cell: {bad} of {len(paths)} notebooks lack the current install cell (it installs "
+                f"from {where}); fix: python tools/colab_cell.py --write <those notebooks>"
+            )
             return 1
-        print(f"colab_cell: all {len(paths)} notebooks have the current install cell (it installs from {where}).")
+        print(
+            f"colab_cell: all {len(paths)} notebooks have the current install cell (it installs from {where})."
+        )
     return 0
 
 

@@ -16,6 +16,7 @@ in ``tools/grading.yml``; ``nbgrader_config.py`` is written from them at every s
 absolute path, so a moved course folder grades into its own gradebook, also when ``nbgrader``
 is run by hand from inside it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -129,41 +130,63 @@ class Course:
         where = f"{self.settings_file}"
         course_id = raw.get("course_id")
         if not isinstance(course_id, str) or not course_id.strip() or " " in course_id:
-            raise ValueError(f"{where}: course_id must be a name without spaces (e.g. dnn-bayes), "
-                             f"got {course_id!r}.")
+            raise ValueError(
+                f"{where}: course_id must be a name without spaces (e.g. dnn-bayes), got {course_id!r}."
+            )
         late = raw.get("late_policy") or {"method": "none"}
         if late.get("method") not in LATE_METHODS:
-            raise ValueError(f"{where}: late_policy.method must be one of {LATE_METHODS}, got "
-                             f"{late.get('method')!r}.")
+            raise ValueError(
+                f"{where}: late_policy.method must be one of {LATE_METHODS}, got {late.get('method')!r}."
+            )
         per_day = float(late.get("per_day", 0.1))
         if not 0 <= per_day <= 1:
-            raise ValueError(f"{where}: late_policy.per_day is a fraction of the score in [0, 1], "
-                             f"got {per_day}.")
+            raise ValueError(
+                f"{where}: late_policy.per_day is a fraction of the score in [0, 1], got {per_day}."
+            )
         due = {}
         for name, entry in (raw.get("assignments") or {}).items():
             when = (entry or {}).get("due")
             try:
                 due[name] = _utc(when) if when else None
             except ValueError:
-                raise ValueError(f"{where}: due date of {name} is {when!r}; write it as ISO 8601, "
-                                 "e.g. '2027-01-15T23:59:00+01:00' (no offset means UTC).") from None
-        return {"course_id": course_id, "exchange_root": raw.get("exchange_root") or "",
-                "timeout": int(raw.get("timeout", 900)), "late": late["method"],
-                "per_day": per_day, "due": due}
+                raise ValueError(
+                    f"{where}: due date of {name} is {when!r}; write it as ISO 8601, "
+                    "e.g. '2027-01-15T23:59:00+01:00' (no offset means UTC)."
+                ) from None
+        return {
+            "course_id": course_id,
+            "exchange_root": raw.get("exchange_root") or "",
+            "timeout": int(raw.get("timeout", 900)),
+            "late": late["method"],
+            "per_day": per_day,
+            "due": due,
+        }
 
     def write_config(self) -> Path:
         """Write ``nbgrader_config.py`` into the course folder (relative paths only)."""
         s = self.settings
-        exchange = (f"c.Exchange.root = {s['exchange_root']!r}" if s["exchange_root"]
-                    else "# no exchange: exchange_root is empty in the settings")
-        late = {"none": "c.LateSubmissionPlugin.penalty_method = 'none'",
-                "zero": "c.LateSubmissionPlugin.penalty_method = 'zero'",
-                "per_day": "c.AssignLatePenalties.plugin_class = PerDayPenalty"}[s["late"]]
+        exchange = (
+            f"c.Exchange.root = {s['exchange_root']!r}"
+            if s["exchange_root"]
+            else "# no exchange: exchange_root is empty in the settings"
+        )
+        late = {
+            "none": "c.LateSubmissionPlugin.penalty_method = 'none'",
+            "zero": "c.LateSubmissionPlugin.penalty_method = 'zero'",
+            "per_day": "c.AssignLatePenalties.plugin_class = PerDayPenalty",
+        }[s["late"]]
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / "nbgrader_config.py"
-        path.write_text(CONFIG_TEMPLATE.format(
-            settings=self.settings_file.name, course_id=s["course_id"], exchange=exchange,
-            timeout=s["timeout"], per_day=s["per_day"], late=late))
+        path.write_text(
+            CONFIG_TEMPLATE.format(
+                settings=self.settings_file.name,
+                course_id=s["course_id"],
+                exchange=exchange,
+                timeout=s["timeout"],
+                per_day=s["per_day"],
+                late=late,
+            )
+        )
         return path
 
     def api(self):
@@ -217,7 +240,8 @@ class Course:
                         f"{nb.stem} changed since it was released and has submissions in "
                         f"{self.folder / 'gradebook.db'}: releasing it again would grade them "
                         "against another source. Release it under a new name, or (losing its "
-                        "grades) run `make clean-grades`.")
+                        "grades) run `make clean-grades`."
+                    )
         released = student_edition.generate(self.folder, notebooks, api.config)
         with self.gradebook() as gb:
             for nb in notebooks:
@@ -246,8 +270,10 @@ class Course:
         known = {p.stem for p in self.assignments(names)}
         if submissions is None:
             if not self.settings["exchange_root"]:
-                raise ValueError("no SUBMISSIONS folder given and exchange_root is empty in "
-                                 f"{self.settings_file}: pass the folder of the students' notebooks.")
+                raise ValueError(
+                    "no SUBMISSIONS folder given and exchange_root is empty in "
+                    f"{self.settings_file}: pass the folder of the students' notebooks."
+                )
             api = self.api()
             for name in sorted(known):
                 api.collect(name)
@@ -255,20 +281,28 @@ class Course:
         submissions = Path(submissions)
         students = sorted(p for p in submissions.iterdir() if p.is_dir()) if submissions.is_dir() else []
         if not students:
-            raise ValueError(f"{submissions}: no student folders; lay it out as "
-                             "SUBMISSIONS/<student id>/<assignment>.ipynb.")
+            raise ValueError(
+                f"{submissions}: no student folders; lay it out as "
+                "SUBMISSIONS/<student id>/<assignment>.ipynb."
+            )
         collected = []
         for student in students:
             for nb in sorted(student.rglob("*.ipynb")):
                 if ".ipynb_checkpoints" in nb.parts:
                     continue
                 if nb.stem not in known:
-                    raise ValueError(f"{nb}: not an assignment notebook; name it after its assignment "
-                                     f"({', '.join(sorted(known))}) plus .ipynb.")
+                    raise ValueError(
+                        f"{nb}: not an assignment notebook; name it after its assignment "
+                        f"({', '.join(sorted(known))}) plus .ipynb."
+                    )
                 stamp = student / "timestamp.txt"
-                when = (stamp.read_text().strip() if stamp.is_file() else
-                        dt.datetime.fromtimestamp(nb.stat().st_mtime, dt.timezone.utc)
-                        .strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
+                when = (
+                    stamp.read_text().strip()
+                    if stamp.is_file()
+                    else dt.datetime.fromtimestamp(nb.stat().st_mtime, dt.timezone.utc).strftime(
+                        "%Y-%m-%d %H:%M:%S.%f UTC"
+                    )
+                )
                 target = self.folder / "submitted" / student.name / nb.stem
                 target.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(nb, target / nb.name)
@@ -283,8 +317,10 @@ class Course:
             for folder in sorted((self.folder / "submitted").glob(f"*/{nb.stem}")):
                 start = time.perf_counter()
                 result = api.autograde(nb.stem, folder.parent.name, force=True, create=True)
-                results[nb.stem, folder.parent.name] = (bool(result.get("success")),
-                                                        time.perf_counter() - start)
+                results[nb.stem, folder.parent.name] = (
+                    bool(result.get("success")),
+                    time.perf_counter() - start,
+                )
                 if not result.get("success"):
                     print(f"autograde {nb.stem} {folder.parent.name} FAILED:\n{result.get('log', '')}")
         return results
@@ -315,24 +351,51 @@ class Course:
                     except Exception:  # nbgrader.api.MissingEntry: nothing submitted
                         for nb in assignment.notebooks:
                             for cell in sorted(nb.grade_cells, key=lambda c: order.get(c.name, 0)):
-                                rows.append(dict(student=student.id, assignment=assignment.name,
-                                                 task=cell.name, points=0.0, max_points=cell.max_score,
-                                                 flags="not_submitted"))
+                                rows.append(
+                                    dict(
+                                        student=student.id,
+                                        assignment=assignment.name,
+                                        task=cell.name,
+                                        points=0.0,
+                                        max_points=cell.max_score,
+                                        flags="not_submitted",
+                                    )
+                                )
                         continue
                     late = sub.total_seconds_late > 0
                     for nb in sub.notebooks:
                         present = self._grade_ids(student.id, assignment.name, nb.name)
                         for grade in sorted(nb.grades, key=lambda g: order.get(g.name, 0)):
-                            flags = [f for f, on in (("needs_manual_grade", grade.needs_manual_grade),
-                                                     ("missing_cell", grade.name not in present),
-                                                     ("late", late)) if on]
-                            rows.append(dict(student=student.id, assignment=assignment.name,
-                                             task=grade.name, points=float(grade.score or 0.0),
-                                             max_points=grade.max_score, flags=";".join(flags)))
+                            flags = [
+                                f
+                                for f, on in (
+                                    ("needs_manual_grade", grade.needs_manual_grade),
+                                    ("missing_cell", grade.name not in present),
+                                    ("late", late),
+                                )
+                                if on
+                            ]
+                            rows.append(
+                                dict(
+                                    student=student.id,
+                                    assignment=assignment.name,
+                                    task=grade.name,
+                                    points=float(grade.score or 0.0),
+                                    max_points=grade.max_score,
+                                    flags=";".join(flags),
+                                )
+                            )
                         if nb.late_submission_penalty:
-                            rows.append(dict(student=student.id, assignment=assignment.name,
-                                             task="late penalty", points=-nb.late_submission_penalty,
-                                             max_points=0.0, flags="late"))
+                            rows.append(
+                                dict(
+                                    student=student.id,
+                                    assignment=assignment.name,
+                                    task="late penalty",
+                                    points=-nb.late_submission_penalty,
+                                    max_points=0.0,
+                                    flags="late",
+                                )
+                            )
         return rows
 
     def _task_order(self, assignment: str) -> dict[str, int]:
@@ -359,19 +422,27 @@ class Course:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line; see the module docstring."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
     parser.add_argument("--course", type=Path, help="nbgrader course folder (default: instructor/)")
     parser.add_argument("--settings", type=Path, help="settings file (default: tools/grading.yml)")
     sub = parser.add_subparsers(dest="step", required=True)
-    for step, text in (("release", "generate the student version, set due dates, release to the exchange"),
-                       ("autograde", "autograde every collected submission"),
-                       ("feedback", "generate HTML feedback")):
+    for step, text in (
+        ("release", "generate the student version, set due dates, release to the exchange"),
+        ("autograde", "autograde every collected submission"),
+        ("feedback", "generate HTML feedback"),
+    ):
         sub.add_parser(step, help=text).add_argument("assignments", nargs="*", help="default: all")
     collect = sub.add_parser("collect", help="copy submissions (or nbgrader collect from the exchange)")
-    collect.add_argument("submissions", nargs="?", type=Path,
-                         help="folder SUBMISSIONS/<student id>/<assignment>.ipynb (default: the exchange)")
+    collect.add_argument(
+        "submissions",
+        nargs="?",
+        type=Path,
+        help="folder SUBMISSIONS/<student id>/<assignment>.ipynb (default: the exchange)",
+    )
     collect.add_argument("-a", "--assignment", action="append", dest="assignments", help="default: all")
     export = sub.add_parser("export", help="per-task grades as CSV")
     export.add_argument("--out", type=Path, help="default: grades.csv in the course folder")

@@ -16,6 +16,7 @@ precomputed frames, nested once per slider, wired by ``jslink`` in the browser. 
 A negative control serves a chapter page whose links were removed from the widget state: the sliders
 still move but the frames cannot, and the same check must say so.
 """
+
 from __future__ import annotations
 
 import base64
@@ -136,10 +137,12 @@ class Explorable:
         def count(mid):
             kids = self._children(mid)
             return sum(count(k) for k in kids) if self.state[mid]["model_name"] == "StackModel" else 1
+
         return count(self.stack)
 
 
 # -- moving the sliders ----------------------------------------------------------------------------
+
 
 def _positions(handles) -> tuple[int, ...]:
     return tuple(int(round(float(h.get_attribute("aria-valuenow")))) for h in handles)
@@ -152,13 +155,17 @@ def _verify(tab, box, exp: Explorable, what: str, problems: list[str]) -> bool:
     shown = box.evaluate(VISIBLE_JS)
     expected = exp.frame_sha(pos)
     if shown != expected:
-        problems.append(f"{what}: sliders at {pos} but the visible frame is not the stored frame for "
-                        f"them ({shown[:16]} vs {expected[:16]})")
+        problems.append(
+            f"{what}: sliders at {pos} but the visible frame is not the stored frame for "
+            f"them ({shown[:16]} vs {expected[:16]})"
+        )
         return False
     return True
 
 
-def _expect(box, exp: Explorable, handles, k: int, want: int, what: str, counts: dict, problems: list) -> None:
+def _expect(
+    box, exp: Explorable, handles, k: int, want: int, what: str, counts: dict, problems: list
+) -> None:
     """After a move: slider ``k`` must stand at ``want`` and the visible frame must be the stored one."""
     got = _positions(handles)[k]
     if got != want:
@@ -176,7 +183,9 @@ def _drag(tab, handle, track, fraction: float) -> None:
     tab.wait_for_timeout(150)
 
 
-def exercise_explorable(tab, box, exp: Explorable, label: str, shots: bool = True, play: bool = False) -> dict:
+def exercise_explorable(
+    tab, box, exp: Explorable, label: str, shots: bool = True, play: bool = False
+) -> dict:
     """Move every slider of one explorable (keyboard, drag, Play); returns counts and problems."""
     problems: list[str] = []
     counts = {"sliders": 0, "keyboard_moves": 0, "drags": 0, "plays": 0, "frames_verified": 0}
@@ -184,8 +193,12 @@ def exercise_explorable(tab, box, exp: Explorable, label: str, shots: bool = Tru
     handles = box.locator(".noUi-handle").all()
     tracks = box.locator(".noUi-target").all()
     if len(handles) != len(exp.sliders):
-        return {**counts, "problems": [f"{label}: {len(handles)} slider handles on the page, "
-                                       f"{len(exp.sliders)} sliders in the state"]}
+        return {
+            **counts,
+            "problems": [
+                f"{label}: {len(handles)} slider handles on the page, {len(exp.sliders)} sliders in the state"
+            ],
+        }
     if not _verify(tab, box, exp, f"{label} as loaded", problems):
         return {**counts, "problems": problems}
     counts["frames_verified"] += 1
@@ -203,8 +216,16 @@ def exercise_explorable(tab, box, exp: Explorable, label: str, shots: bool = Tru
         target = (n - 1) // 2 if (n - 1) // 2 != 1 else n - 1
         _drag(tab, handle, tracks[k], target / (n - 1))
         counts["drags"] += 1
-        _expect(box, exp, handles, k, target, f"{label} slider {k} after a drag to {target} of {n}",
-                counts, problems)
+        _expect(
+            box,
+            exp,
+            handles,
+            k,
+            target,
+            f"{label} slider {k} after a drag to {target} of {n}",
+            counts,
+            problems,
+        )
         if k == 0 and shots:
             box.screenshot(path=str(SCREENSHOTS / f"explorable-{label}-after.png"))
     if exp.play and play:
@@ -232,25 +253,41 @@ def exercise_explorable(tab, box, exp: Explorable, label: str, shots: bool = Tru
 def exercise_page(browser, origin: str, page: str, play: bool = False) -> dict:
     """Open one page and exercise all its explorables."""
     events: list[Recorder] = []
-    tab, _ = open_page(browser, f"{origin}/{page}", 1280, 1000, recorder=lambda p: events.append(Recorder.attach(p)))
+    tab, _ = open_page(
+        browser, f"{origin}/{page}", 1280, 1000, recorder=lambda p: events.append(Recorder.attach(p))
+    )
     try:
         ids = tab.evaluate(MARK_JS)
         state = json.loads(tab.locator(STATE).first.text_content())["state"] if ids else {}
-        out = {"explorables": len(ids), "frames": 0, "sliders": 0, "keyboard_moves": 0, "drags": 0,
-               "plays": 0, "frames_verified": 0, "problems": []}
+        out = {
+            "explorables": len(ids),
+            "frames": 0,
+            "sliders": 0,
+            "keyboard_moves": 0,
+            "drags": 0,
+            "plays": 0,
+            "frames_verified": 0,
+            "problems": [],
+        }
         slug = re.sub(r"[^A-Za-z0-9_-]+", "_", page.removesuffix(".html").removeprefix("chapters/"))
         for i, mid in enumerate(ids):
             exp = Explorable(state, mid)
             out["frames"] += exp.frame_count()
-            res = exercise_explorable(tab, tab.locator(f'.course-explorable[data-model-id="{mid}"]'), exp,
-                                      f"{slug}-{i + 1}", play=play)
+            res = exercise_explorable(
+                tab,
+                tab.locator(f'.course-explorable[data-model-id="{mid}"]'),
+                exp,
+                f"{slug}-{i + 1}",
+                play=play,
+            )
             for key in ("sliders", "keyboard_moves", "drags", "plays", "frames_verified"):
                 out[key] += res[key]
             out["problems"] += res["problems"]
         tab.wait_for_timeout(200)
         out["console_errors"] = list(events[0].console_errors)
-        out["outside"] = [u for u in events[0].requests
-                          if not u.startswith((origin + "/", "data:", "blob:", "about:"))]
+        out["outside"] = [
+            u for u in events[0].requests if not u.startswith((origin + "/", "data:", "blob:", "about:"))
+        ]
         return out
     finally:
         tab.close()
@@ -258,15 +295,29 @@ def exercise_page(browser, origin: str, page: str, play: bool = False) -> dict:
 
 # -- the tests -------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def origin(server):
     yield server
     if RESULTS:
         SCREENSHOTS.mkdir(exist_ok=True)
-        total = {k: sum(r[k] for r in RESULTS.values())
-                 for k in ("explorables", "frames", "sliders", "keyboard_moves", "drags", "plays", "frames_verified")}
-        summary = {"pages": len(RESULTS), **total,
-                   "per_page": {p: {k: r[k] for k in total} for p, r in RESULTS.items()}}
+        total = {
+            k: sum(r[k] for r in RESULTS.values())
+            for k in (
+                "explorables",
+                "frames",
+                "sliders",
+                "keyboard_moves",
+                "drags",
+                "plays",
+                "frames_verified",
+            )
+        }
+        summary = {
+            "pages": len(RESULTS),
+            **total,
+            "per_page": {p: {k: r[k] for k in total} for p, r in RESULTS.items()},
+        }
         (SCREENSHOTS / "explorables.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
 
 
@@ -283,7 +334,9 @@ def test_every_explorable_responds_without_a_kernel(browser, origin, page):
     assert res["explorables"] >= 1, f"{page}: no explorable (a figure the reader moves) on the chapter page"
     assert not res["problems"], f"{page}: {len(res['problems'])} problems: {res['problems'][:8]}"
     assert res["frames_verified"] >= res["sliders"] * 4 + 1, f"{page}: too few frames checked ({res})"
-    assert not res["console_errors"], f"{page}: console errors while moving sliders: {res['console_errors'][:5]}"
+    assert not res["console_errors"], (
+        f"{page}: console errors while moving sliders: {res['console_errors'][:5]}"
+    )
     assert not res["outside"], f"{page}: requests outside the book: {res['outside'][:5]}"
 
 
@@ -316,12 +369,16 @@ def test_play_without_the_icon_fix_is_dead(browser):
     if not pages:
         pytest.fail("no page with a Play button")
     html = (BOOK / pages[0]).read_text(encoding="utf-8")
-    start = html.find('document.addEventListener("DOMContentLoaded", function () {\n  if (typeof window.require')
+    start = html.find(
+        'document.addEventListener("DOMContentLoaded", function () {\n  if (typeof window.require'
+    )
     assert start > 0, f"{pages[0]}: page_hygiene's Play icon fix is not in the page"
     end = html.index("\n});", html.index("courseIconFix = true", start)) + len("\n});")
     fake = pages[0].replace(".html", "_no_play_fix.html")
     _Override.overrides = {"/" + fake: (html[:start] + html[end:]).encode("utf-8")}
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Override, directory=str(BOOK)))
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_Override, directory=str(BOOK))
+    )
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     dead_before = len(DEAD_PLAYS)
     try:
@@ -364,7 +421,7 @@ def test_a_page_whose_links_are_cut_fails_the_check(browser):
     cut = {k: v for k, v in state["state"].items() if v["model_name"] != "LinkModel"}
     assert len(cut) < len(state["state"]), "the page's state has no LinkModel to cut"
     state["state"] = cut
-    broken = html[:m.start(2)] + json.dumps(state) + html[m.end(2):]
+    broken = html[: m.start(2)] + json.dumps(state) + html[m.end(2) :]
     fake = page.replace(".html", "_links_cut.html")
     handler = functools.partial(_Override, directory=str(BOOK))
     _Override.overrides = {"/" + fake: broken.encode("utf-8")}
@@ -378,4 +435,5 @@ def test_a_page_whose_links_are_cut_fails_the_check(browser):
     assert res["explorables"] >= 1
     assert any("not the stored frame" in p for p in res["problems"]), (
         f"cutting every jslink should leave the frames behind the sliders, but the check found no "
-        f"problem: {res}")
+        f"problem: {res}"
+    )

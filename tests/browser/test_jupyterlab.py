@@ -13,6 +13,7 @@ Playwright's Chromium, and
   figure, redrawn by the kernel, changes;
 * takes screenshots (``screenshots/lab-*.png``) and writes ``screenshots/jupyterlab.json``.
 """
+
 from __future__ import annotations
 
 import json
@@ -70,13 +71,30 @@ def lab(chromium):
     # Render every cell (no windowing), so that the whole notebook is in the page to be read.
     (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
     port = _free_port()
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(work / ".runtime"),
-           "JUPYTER_CONFIG_DIR": str(work / ".config"), "JUPYTERLAB_WORKSPACES_DIR": str(work / ".ws")}
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-           f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--IdentityProvider.token=",
-           "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True", "--ServerApp.allow_root=True", f"--ServerApp.root_dir={work}",
-           "--LabApp.expose_app_in_browser=True", f"--LabApp.user_settings_dir={work / '.settings'}",
-           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.news_url=None"]
+    env = {
+        **os.environ,
+        "JUPYTER_RUNTIME_DIR": str(work / ".runtime"),
+        "JUPYTER_CONFIG_DIR": str(work / ".config"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(work / ".ws"),
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        "--IdentityProvider.token=",
+        "--ServerApp.password=",
+        "--ServerApp.disable_check_xsrf=True",
+        "--ServerApp.allow_root=True",
+        f"--ServerApp.root_dir={work}",
+        "--LabApp.expose_app_in_browser=True",
+        f"--LabApp.user_settings_dir={work / '.settings'}",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--LabApp.news_url=None",
+    ]
     log = open(work / "lab.log", "w")
     proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -113,7 +131,9 @@ def notebook(browser, lab):
     tab.wait_for_function(
         "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
         " return w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel"
-        " && w.content && w.content.widgets.length > 0; }", timeout=START_TIMEOUT_S * 1000)
+        " && w.content && w.content.widgets.length > 0; }",
+        timeout=START_TIMEOUT_S * 1000,
+    )
     markdown, deadline = None, time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:  # MyST renders asynchronously: wait until the text settles
         tab.wait_for_timeout(700)
@@ -130,7 +150,9 @@ def notebook(browser, lab):
         " if (c.type === 'code') { code++; if (c.executionCount !== null) ran++; } }"
         " return code > 0 && ran === code && w.sessionContext.session.kernel.status === 'idle'"
         " && !Array.from(document.querySelectorAll('.jp-InputPrompt')).some((p) => p.textContent.includes('[*]')); }",
-        timeout=RUN_TIMEOUT_S * 1000, polling=500)
+        timeout=RUN_TIMEOUT_S * 1000,
+        polling=500,
+    )
     run_s = time.perf_counter() - t0
     tab.wait_for_timeout(1500)  # widget views render after the last reply
     facts = tab.evaluate(
@@ -138,7 +160,8 @@ def notebook(browser, lab):
         " for (let i = 0; i < cells.length; i++) { const c = cells.get(i); if (c.type !== 'code') continue;"
         " const errs = []; for (let j = 0; j < c.outputs.length; j++) { const o = c.outputs.get(j);"
         " if (o.type === 'error') errs.push(JSON.stringify(o.toJSON()).slice(0, 300)); }"
-        " out.push({count: c.executionCount, errors: errs}); } return out; }")
+        " out.push({count: c.executionCount, errors: errs}); } return out; }"
+    )
     cite = tab.evaluate(CITE_JS)
     yield tab, {"markdown": markdown, "cells": facts, "run_s": run_s, "cite": cite}, events
     tab.close()
@@ -149,8 +172,9 @@ def test_markdown_shows_no_raw_myst(notebook):
     md = facts["markdown"]
     assert len(md) >= 10, f"only {len(md)} rendered markdown cells: did JupyterLab open the chapter?"
     raw = [(i, tok) for i, text in enumerate(md) for tok in RAW_MYST if tok in text]
-    assert not raw, (f"raw MyST visible in rendered markdown (is jupyterlab-myst installed and "
-                     f"enabled?): {raw[:10]}")
+    assert not raw, (
+        f"raw MyST visible in rendered markdown (is jupyterlab-myst installed and enabled?): {raw[:10]}"
+    )
     joined = " ".join(md)
     assert "Exercise" in joined, "no rendered exercise title in the chapter's markdown"
 
@@ -187,7 +211,8 @@ def test_kernel_widget_redraws_in_jupyterlab(notebook):
     assert box.count() == 1, "chapter 1 has no kernel-driven widget (.course-kernel-widget)"
     box.scroll_into_view_if_needed()
     figure = lambda: box.evaluate(  # noqa: E731
-        "(b) => Array.from(b.querySelectorAll('.jp-OutputArea-output img, .widget-output img')).map((i) => i.src)")
+        "(b) => Array.from(b.querySelectorAll('.jp-OutputArea-output img, .widget-output img')).map((i) => i.src)"
+    )
     before = figure()
     assert before, "the kernel widget shows no figure"
     # Observe the sprinkler too (on): p(rain | grass wet, sprinkler on), the chapter's explaining away.
@@ -205,7 +230,11 @@ def test_kernel_widget_redraws_in_jupyterlab(notebook):
 
 def test_no_request_leaves_the_machine_and_summary(notebook, lab):
     tab, facts, events = notebook
-    outside = [u for u in events.requests if not u.startswith((lab + "/", "data:", "blob:", "about:", "ws://127.0.0.1"))]
+    outside = [
+        u
+        for u in events.requests
+        if not u.startswith((lab + "/", "data:", "blob:", "about:", "ws://127.0.0.1"))
+    ]
     assert not outside, f"JupyterLab requested URLs outside the machine: {outside[:5]}"
     tab.screenshot(path=str(SCREENSHOTS / "lab-after.png"))
     _record("notebook", NOTEBOOK)
