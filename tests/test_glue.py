@@ -125,15 +125,41 @@ def test_some_chapters_glue_their_numbers():
 #: Chapter 10's comparison with the baselines (issue 17): the table's prose and the rotation sweep's
 #: conclusion paste these computed numbers; a key typed in again as a literal, or no longer stored, fails.
 CH10_BASELINE_KEYS = {
-    "ch10-dense-error", "ch10-ece-dense", "ch10-machine",
-    "ch10-base-err-dense", "ch10-base-err-drop", "ch10-base-err-deep", "ch10-base-err-mean",
-    "ch10-base-nll-dense", "ch10-base-nll-drop", "ch10-base-nll-deep", "ch10-base-nll-mean",
-    "ch10-base-ece-dense", "ch10-base-ece-mean", "ch10-base-conf90-max-other", "ch10-base-cost-ratio",
-    "ch10-base-sparse-ratio", "ch10-noise-H-drop", "ch10-noise-H-deep", "ch10-noise-H-ens",
-    "ch10-rot-acc-spread", "ch10-rot-acc90-min", "ch10-rot-acc90-max", "ch10-rot-peak",
-    "ch10-rot-H-dense", "ch10-rot-H-drop", "ch10-rot-H-deep", "ch10-rot-H-mean", "ch10-rot-H-ens",
-    "ch10-rot-H-most", "ch10-rot-H-least", "ch10-rot-H-ratio",
-    "ch10-rot-gap-min", "ch10-rot-gap-max", "ch10-rot-gap-min-name", "ch10-rot-gap-max-name",
+    "ch10-dense-error",
+    "ch10-ece-dense",
+    "ch10-machine",
+    "ch10-base-err-dense",
+    "ch10-base-err-drop",
+    "ch10-base-err-deep",
+    "ch10-base-err-mean",
+    "ch10-base-nll-dense",
+    "ch10-base-nll-drop",
+    "ch10-base-nll-deep",
+    "ch10-base-nll-mean",
+    "ch10-base-ece-dense",
+    "ch10-base-ece-mean",
+    "ch10-base-conf90-max-other",
+    "ch10-base-cost-ratio",
+    "ch10-base-sparse-ratio",
+    "ch10-noise-H-drop",
+    "ch10-noise-H-deep",
+    "ch10-noise-H-ens",
+    "ch10-rot-acc-spread",
+    "ch10-rot-acc90-min",
+    "ch10-rot-acc90-max",
+    "ch10-rot-peak",
+    "ch10-rot-H-dense",
+    "ch10-rot-H-drop",
+    "ch10-rot-H-deep",
+    "ch10-rot-H-mean",
+    "ch10-rot-H-ens",
+    "ch10-rot-H-most",
+    "ch10-rot-H-least",
+    "ch10-rot-H-ratio",
+    "ch10-rot-gap-min",
+    "ch10-rot-gap-max",
+    "ch10-rot-gap-min-name",
+    "ch10-rot-gap-max-name",
 }
 
 
@@ -142,8 +168,12 @@ def test_chapter_10_pastes_its_baseline_comparison():
     nb = nbformat.read(path, as_version=4)
     missing_in_prose = sorted(CH10_BASELINE_KEYS - used_keys(nb).keys())
     missing_in_cells = sorted(CH10_BASELINE_KEYS - stored_keys(nb).keys())
-    assert not missing_in_prose, f"{path.name}: the prose no longer pastes {missing_in_prose} (typed in again?)"
-    assert not missing_in_cells, f"{path.name}: no code cell stores {missing_in_cells}: re-execute the notebook"
+    assert not missing_in_prose, (
+        f"{path.name}: the prose no longer pastes {missing_in_prose} (typed in again?)"
+    )
+    assert not missing_in_cells, (
+        f"{path.name}: no code cell stores {missing_in_cells}: re-execute the notebook"
+    )
 
 
 def _glue_output(key: str, value) -> nbformat.NotebookNode:
