@@ -21,19 +21,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import http.server
 import json
 import re
 import time
 from pathlib import Path
 
-import functools
 import os
-import threading
 
 import pytest
 
-from browser import Recorder, open_page
+from browser import Recorder, open_page, serve
 from crawl import crawl
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -375,39 +372,16 @@ def test_play_without_the_icon_fix_is_dead(browser):
     assert start > 0, f"{pages[0]}: page_hygiene's Play icon fix is not in the page"
     end = html.index("\n});", html.index("courseIconFix = true", start)) + len("\n});")
     fake = pages[0].replace(".html", "_no_play_fix.html")
-    _Override.overrides = {"/" + fake: (html[:start] + html[end:]).encode("utf-8")}
-    httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_Override, directory=str(BOOK))
-    )
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    httpd, origin = serve(BOOK, overrides={"/" + fake: html[:start] + html[end:]})
     dead_before = len(DEAD_PLAYS)
     try:
-        res = exercise_page(browser, f"http://127.0.0.1:{httpd.server_address[1]}", fake, play=True)
+        res = exercise_page(browser, origin, fake, play=True)
     finally:
         httpd.shutdown()
         httpd.server_close()
     assert res["plays"] >= 1
     assert len(DEAD_PLAYS) > dead_before, f"Play advanced without the fix: is the fix still needed? {res}"
     assert any("setting 'className'" in e for e in res["console_errors"]), res["console_errors"]
-
-
-class _Override(http.server.SimpleHTTPRequestHandler):
-    """Serves the book, but one path from memory (the negative control's page)."""
-
-    overrides: dict[str, bytes] = {}
-
-    def do_GET(self):  # noqa: N802 (http.server's name)
-        body = self.overrides.get(self.path.split("?")[0])
-        if body is None:
-            return super().do_GET()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
 
 
 def test_a_page_whose_links_are_cut_fails_the_check(browser):
@@ -423,12 +397,9 @@ def test_a_page_whose_links_are_cut_fails_the_check(browser):
     state["state"] = cut
     broken = html[: m.start(2)] + json.dumps(state) + html[m.end(2) :]
     fake = page.replace(".html", "_links_cut.html")
-    handler = functools.partial(_Override, directory=str(BOOK))
-    _Override.overrides = {"/" + fake: broken.encode("utf-8")}
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    httpd, origin = serve(BOOK, overrides={"/" + fake: broken})
     try:
-        res = exercise_page(browser, f"http://127.0.0.1:{httpd.server_address[1]}", fake)
+        res = exercise_page(browser, origin, fake)
     finally:
         httpd.shutdown()
         httpd.server_close()
