@@ -30,8 +30,7 @@ from torch import nn
 
 from course_lib import validation as V
 from course_lib.data import batches
-from course_lib.prediction import eval_mode, predict, probabilities
-from course_lib.scores import accuracy, nll
+from course_lib.prediction import eval_mode, probabilities
 
 Tensor = torch.Tensor
 
@@ -414,19 +413,3 @@ def mc_samples(model: nn.Module, x: Tensor, n_samples: int = 20, batch_size: int
         )
     with eval_mode(model, train=drops):
         return torch.stack([probabilities(model, x, batch_size) for _ in range(n_samples)])
-
-
-# ---------------------------------------------------------------------------------------
-# temporary aliases (issue 15): chapter 5 calls these until it is re-executed with the new names
-# ---------------------------------------------------------------------------------------
-def deterministic_predict(model: nn.Module, x: Tensor) -> Tensor:  # noqa: D103
-    return predict(model, x, batch_size=None)  # -> course_lib.prediction.predict(model, x)
-
-
-def mc_predict(model: nn.Module, x: Tensor, n_samples: int = 20, return_samples: bool = False):  # noqa: D103
-    samples = mc_samples(model, x, n_samples)  # -> mc_samples(model, x, n_samples) (and .mean(0))
-    return (samples.mean(0), samples) if return_samples else samples.mean(0)
-
-
-def predictive_metrics(probs: Tensor, y: Tensor) -> tuple[float, float]:  # noqa: D103
-    return accuracy(probs, y), nll(probs, y)  # -> course_lib.scores.accuracy / nll

@@ -22,9 +22,9 @@ def mutual_information(samples):
 
 
 def ece(probs, y, n_bins):
-    from course_lib import evaluation
+    from course_lib import scores
 
-    return evaluation.expected_calibration_error(probs, y, n_bins)
+    return scores.expected_calibration_error(probs, y, n_bins)
 
 
 def ece_by_hand(probs, y, n_bins):

@@ -47,7 +47,7 @@ def check_entropy(fn: Callable[[torch.Tensor], torch.Tensor], hidden: int | None
 
     Mistakes caught: no minus sign; log base 2 (bits); the mean over classes instead of the
     sum; NaN from 0 log 0; the sum over the examples instead of the classes.  Reference:
-    :func:`course_lib.evaluation.predictive_entropy`.  ``hidden``: seed of other inputs.
+    :func:`course_lib.scores.predictive_entropy`.  ``hidden``: seed of other inputs.
 
     Raises
     ------
@@ -104,7 +104,7 @@ def check_entropy(fn: Callable[[torch.Tensor], torch.Tensor], hidden: int | None
         nan_hint="your entropy has NaN: where p_c = 0, p_c log p_c is 0 * (-inf) = nan in "
         "floating point but its limit is 0. Use torch.special.entr(p) or torch.xlogy(p, p).",
     )
-    _ok("H[p] in nats, 0 log 0 = 0; it matches course_lib.evaluation.predictive_entropy.", hidden)
+    _ok("H[p] in nats, 0 log 0 = 0; it matches course_lib.scores.predictive_entropy.", hidden)
 
 
 _UPSTREAM["entropy"] = ("check_entropy", _entropy)
@@ -207,7 +207,7 @@ def check_ece(fn: Callable[[torch.Tensor, torch.Tensor, int], float], hidden: in
     """Check ``fn(probs, y, n_bins) -> ECE`` with equal-width confidence bins ((m-1)/M, m/M].
 
     ECE = sum_m |B_m|/N |acc(B_m) - conf(B_m)|, the confidence of an example being its largest
-    probability.  Reference: :func:`course_lib.evaluation.expected_calibration_error`.
+    probability.  Reference: :func:`course_lib.scores.expected_calibration_error`.
     Mistakes caught: the unweighted mean of the bins' gaps; the signed gap (no absolute value);
     the largest gap (the maximum calibration error); the probability of the true class as the
     confidence; one bin for all examples; ``n_bins`` ignored (15 bins).  ``hidden``: seed of
@@ -218,7 +218,7 @@ def check_ece(fn: Callable[[torch.Tensor, torch.Tensor, int], float], hidden: in
     CheckFailed
         With the hint of the diagnosed mistake.
     """
-    from course_lib.evaluation import expected_calibration_error
+    from course_lib.scores import expected_calibration_error
 
     check = "check_ece"
     probs, y, n_bins = _ece_problem(hidden)
@@ -266,6 +266,6 @@ def check_ece(fn: Callable[[torch.Tensor, torch.Tensor, int], float], hidden: in
     _diagnose(check, got, expected, mistakes, "the ECE")
     _ok(
         "ECE = sum over bins of |B_m|/N |acc - conf|; it matches "
-        "course_lib.evaluation.expected_calibration_error.",
+        "course_lib.scores.expected_calibration_error.",
         hidden,
     )
