@@ -11,7 +11,7 @@ exact Bayesian answer of a linear model is known:
   batched pass: a deep ensemble (Lakshminarayanan et al. 2017), or, with a dropout rate per
   member, Bernoulli dropout nets for Monte Carlo dropout (Gal & Ghahramani 2016), whose
   :meth:`EnsembleMLP.penalty` is chapter 5's KL term of the spike posterior;
-* :func:`gaussian_log_likelihood` and :func:`predictive`, the likelihood with a known noise
+* :func:`log_likelihood` and :func:`predictive`, the likelihood with a known noise
   precision beta and the mean and standard deviation of a predictive estimated from function
   samples.
 
@@ -34,7 +34,7 @@ from course_lib import validation as V
 
 Tensor = torch.Tensor
 
-__all__ = ["MeanFieldMLP", "EnsembleMLP", "gaussian_log_likelihood", "predictive", "ACTIVATIONS"]
+__all__ = ["MeanFieldMLP", "EnsembleMLP", "log_likelihood", "predictive", "ACTIVATIONS"]
 
 #: The activations a network may use, by name.
 ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu}
@@ -304,7 +304,7 @@ class EnsembleMLP(nn.Module):
 # ---------------------------------------------------------------------------------------
 # likelihood and predictive
 # ---------------------------------------------------------------------------------------
-def gaussian_log_likelihood(f: Tensor, t, beta: float) -> Tensor:
+def log_likelihood(f: Tensor, t, beta: float) -> Tensor:
     """log p(t | f) = sum_n log N(t_n | f_n, 1/beta) for every row of ``f``.
 
     Parameters

@@ -116,11 +116,11 @@ def test_dropout_only_in_training_mode_and_mc_mean_is_the_deterministic_net():
     assert torch.all(samples[:, 0].std(0) == 0) and torch.all(samples[:, 1].std(0) > 0)
 
 
-def test_gaussian_log_likelihood_and_predictive():
+def test_log_likelihood_and_predictive():
     f = torch.tensor([[0.0, 1.0, 2.0], [0.5, 0.5, 0.5]])
     t = torch.tensor([0.1, 0.9, 2.5])
     ref = torch.distributions.Normal(f, 0.5).log_prob(t).sum(-1)
-    torch.testing.assert_close(bnn.gaussian_log_likelihood(f, t, beta=4.0), ref)
+    torch.testing.assert_close(bnn.log_likelihood(f, t, beta=4.0), ref)
     mean, std = bnn.predictive(f, beta=4.0)
     np.testing.assert_allclose(mean, [0.25, 0.75, 1.25])
     np.testing.assert_allclose(std, np.sqrt(np.array([0.0625, 0.0625, 0.5625]) + 0.25))
@@ -146,8 +146,8 @@ def test_gaussian_log_likelihood_and_predictive():
         (lambda: bnn.MeanFieldMLP(hidden=(3,))(torch.tensor([0.0, float("inf")])), "NaN or infinite"),
         (lambda: bnn.MeanFieldMLP(hidden=(3,))(torch.zeros(3), n_samples=0), "number of weight samples"),
         (lambda: bnn.EnsembleMLP(hidden=(3,)).mc_samples(torch.zeros(3), 0), "number of noisy passes"),
-        (lambda: bnn.gaussian_log_likelihood(torch.zeros(2, 3), torch.zeros(4), 1.0), "shape mismatch"),
-        (lambda: bnn.gaussian_log_likelihood(torch.zeros(3), torch.zeros(3), 0.0), "noise precision"),
+        (lambda: bnn.log_likelihood(torch.zeros(2, 3), torch.zeros(4), 1.0), "shape mismatch"),
+        (lambda: bnn.log_likelihood(torch.zeros(3), torch.zeros(3), 0.0), "noise precision"),
         (lambda: bnn.predictive(np.zeros((1, 3)), 1.0), "at least two"),
         (lambda: bnn.predictive(np.zeros(3), 1.0), "samples along"),
         (lambda: bnn.predictive(np.full((2, 3), np.nan), 1.0), "NaN"),
