@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_lib import validation as V
-from course_lib.layers import LOG_SIGMA2_INIT, SVDO_LAYERS, Conv2dSVDO, LinearSVDO
+from course_lib.layers import LOG_SIGMA2_INIT, Conv2dSVDO, LinearSVDO, sparse_layers, weight_layers
 
 
 def _check_input(x: torch.Tensor, model: str) -> None:
@@ -40,13 +40,11 @@ class _SparseVDNet(nn.Module):
 
     def weight_layers(self) -> list[tuple[str, nn.Module]]:
         """(name, layer) of every layer that has a weight tensor, in forward order."""
-        return [
-            (n, m) for n, m in self.named_modules() if isinstance(m, (*SVDO_LAYERS, nn.Linear, nn.Conv2d))
-        ]
+        return weight_layers(self)
 
     def kl(self) -> torch.Tensor:
         """Sum of the KL terms of the sparse layers (a zero tensor for the dense net)."""
-        terms = [m.kl() for m in self.modules() if isinstance(m, SVDO_LAYERS)]
+        terms = [m.kl() for _, m in sparse_layers(self)]
         if not terms:
             return torch.zeros((), device=next(self.parameters()).device)
         return torch.stack(terms).sum()

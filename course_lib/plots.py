@@ -210,9 +210,9 @@ def log_alpha_histograms(model, axes=None, bins: int = 64):
     """
     import matplotlib.pyplot as plt
 
-    from course_lib.layers import LOG_ALPHA_MAX, LOG_ALPHA_MIN, SVDO_LAYERS
+    from course_lib.layers import LOG_ALPHA_MAX, LOG_ALPHA_MIN, sparse_layers
 
-    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, SVDO_LAYERS)]
+    layers = sparse_layers(model)
     if not layers:
         raise ValueError(
             f"{type(model).__name__} has no sparse variational dropout layer, so it "

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from course_lib import validation as V
-from course_lib.layers import SVDO_LAYERS
+from course_lib.layers import SVDO_LAYERS, weight_layers
 from course_lib.models import MODELS
 
 #: Input preprocessings a recipe can ask for (``Recipe.inputs``): pixels standardized with the
@@ -249,12 +249,8 @@ def init_like_paper_(net: nn.Module) -> nn.Module:
     -------
     The same module.
     """
-    for module in net.modules():
-        weight = getattr(module, "theta", None)
-        if weight is None:
-            weight = getattr(module, "weight", None)
-        if weight is None or not isinstance(module, (*SVDO_LAYERS, nn.Linear, nn.Conv2d)):
-            continue
+    for _, module in weight_layers(net):
+        weight = module.theta if isinstance(module, SVDO_LAYERS) else module.weight
         if weight.dim() == 2:
             nn.init.normal_(weight, 0.0, 0.01)
         else:

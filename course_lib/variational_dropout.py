@@ -30,7 +30,10 @@ import torch
 from torch import nn
 
 from course_lib import validation as V
+from course_lib.data import batches
 from course_lib.kl import KINGMA_LOG_ALPHA_MAX, neg_kl_kingma
+from course_lib.prediction import predict
+from course_lib.scores import error_rate
 
 ALPHA_SHAPES = ("layer", "unit")
 
@@ -276,10 +279,8 @@ def train_elbo(
     history = []
     for epoch in range(epochs):
         model.train()
-        order = torch.randperm(n, generator=gen)
         total = 0.0
-        for start in range(0, n, batch_size):
-            idx = order[start : start + batch_size]
+        for idx in batches(n, batch_size, gen, x.device):
             nll = nn.functional.cross_entropy(model(x[idx]), y[idx])
             loss = nll + model.kl() / n
             opt.zero_grad()
@@ -288,8 +289,8 @@ def train_elbo(
             total += float(loss.detach()) * len(idx)
         history.append((epoch + 1, total / n))
     model.eval()
+    test_error = error_rate(predict(model, x_test), y_test)
     with torch.no_grad():
-        test_error = float((model(x_test).argmax(1) != y_test).float().mean())
         model.train()
         train_nll = float(nn.functional.cross_entropy(model(x), y))
         model.eval()
