@@ -50,7 +50,10 @@ def training_step(
     Parameters
     ----------
     net : nn.Module
-        A :mod:`course_lib.models` network in training mode (its ``kl()`` is 0 when dense).
+        A network in training mode: a :mod:`course_lib.models` network (its ``kl()`` is 0 when
+        dense), or any classifier without a ``kl()`` method (e.g.
+        :class:`course_lib.dropout.DropoutMLP`), which is trained on ``n_train * mean CE`` alone
+        and then needs ``kl_weight == 0``.
     opt : torch.optim.Optimizer
     xb, yb : Tensor
         The mini-batch (images and labels), already on the device.
@@ -62,10 +65,22 @@ def training_step(
     Returns
     -------
     (ce, kl) : detached scalar tensors
-        The batch's mean cross-entropy and the model's KL (both before the step).
+        The batch's mean cross-entropy and the model's KL (both before the step; 0 without ``kl()``).
+
+    Raises
+    ------
+    TypeError
+        ``kl_weight > 0`` for a network that has no ``kl()`` method.
     """
+    has_kl = callable(getattr(net, "kl", None))
+    if not has_kl and kl_weight != 0:
+        raise TypeError(
+            f"{type(net).__name__} has no kl() method, so there is no KL term to weight by "
+            f"kl_weight={kl_weight}: pass kl_weight=0 (a dense net's loss is N * CE), or train a "
+            "network with sparse variational dropout layers (course_lib.models, sparse=True)."
+        )
     ce = F.cross_entropy(net(xb), yb)
-    kl = net.kl()
+    kl = net.kl() if has_kl else ce.new_zeros(())
     loss = negative_elbo(ce, kl, n_train, kl_weight)
     opt.zero_grad(set_to_none=True)
     loss.backward()

@@ -11,7 +11,9 @@ notebook not yet re-executed, leave the text stale; this test says which key, wh
 
 from __future__ import annotations
 
+import importlib
 import re
+import sys
 from pathlib import Path
 
 import nbformat
@@ -236,3 +238,30 @@ def test_a_duplicate_key_and_an_unformattable_value_fail():
     assert any("'x' is stored 2 times" in p for p in problems)
     assert any("'word'" in p and "cannot print" in p for p in problems)
     assert not any("'x'" in p and "cannot print" in p for p in problems)
+
+
+# --- course_lib.glue: myst-nb's glue where installed, a working stand-in without it (Colab) ---
+def _fresh_glue_module(monkeypatch, myst_nb_present: bool):
+    if not myst_nb_present:
+        monkeypatch.setitem(sys.modules, "myst_nb", None)  # `import myst_nb` raises ImportError
+    monkeypatch.delitem(sys.modules, "course_lib.glue", raising=False)
+    return importlib.import_module("course_lib.glue")
+
+
+def test_with_myst_nb_it_is_myst_nbs_own_glue(monkeypatch):
+    import myst_nb
+
+    module = _fresh_glue_module(monkeypatch, myst_nb_present=True)
+    assert module.HAVE_MYST_NB and module.glue is myst_nb.glue
+
+
+def test_without_myst_nb_a_chapter_still_runs(monkeypatch, capsys):
+    module = _fresh_glue_module(monkeypatch, myst_nb_present=False)
+    assert not module.HAVE_MYST_NB
+    assert module.glue("ch0-x", 0.125, display=False) is None
+    assert capsys.readouterr().out == ""  # display=False: nothing shown, nothing raised
+    module.glue("ch0-y", 0.25)  # display=True shows the value, as myst_nb.glue does
+    assert "0.25" in capsys.readouterr().out
+    with pytest.raises(TypeError, match="glue name must be a string"):
+        module.glue(7, 0.5)
+    monkeypatch.delitem(sys.modules, "course_lib.glue")  # the next import sees myst-nb again

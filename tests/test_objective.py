@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -60,3 +61,34 @@ def test_a_dense_step_has_no_kl():
     net = build_model("lenet300", sparse=False)
     _, kl = training_step(net, torch.optim.Adam(net.parameters()), *_batch(), n_train=10, kl_weight=1.0)
     assert float(kl) == 0.0
+
+
+def test_a_net_without_kl_trains_on_the_data_term_alone():
+    """A plain classifier (chapter 10's MC-dropout baseline) takes the same step with kl_weight=0."""
+    from course_lib.dropout import DropoutMLP
+
+    x, y = _batch()
+    x = x.flatten(1)
+    torch.manual_seed(0)
+    net = DropoutMLP((784, 30, 10), p=0.1)
+    reference = DropoutMLP((784, 30, 10), p=0.1)
+    reference.load_state_dict(net.state_dict())
+    opt, ref_opt = (torch.optim.SGD(m.parameters(), lr=0.01) for m in (net, reference))
+    torch.manual_seed(1)
+    ce, kl = training_step(net, opt, x, y, n_train=100, kl_weight=0.0)
+    torch.manual_seed(1)
+    loss = 100 * F.cross_entropy(reference(x), y)  # the same dropout mask: N * mean CE
+    ref_opt.zero_grad()
+    loss.backward()
+    ref_opt.step()
+    assert float(kl) == 0.0 and torch.equal(ce, (loss / 100).detach())
+    assert all(torch.equal(a, b) for a, b in zip(net.parameters(), reference.parameters()))
+
+
+def test_a_kl_weight_for_a_net_without_kl_is_refused():
+    from course_lib.dropout import DropoutMLP
+
+    net = DropoutMLP((784, 30, 10), p=0.1)
+    x, y = _batch()
+    with pytest.raises(TypeError, match=r"DropoutMLP has no kl\(\) method.*kl_weight=0"):
+        training_step(net, torch.optim.SGD(net.parameters(), lr=0.01), x.flatten(1), y, 100, kl_weight=0.5)
