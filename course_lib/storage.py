@@ -99,7 +99,8 @@ def to_csr(weight: torch.Tensor) -> dict[str, object]:
             f"to_csr expects a floating-point weight tensor with at least 2 dimensions "
             f"(out, in[, kH, kW]), got {got}; pass a layer's weight, not its bias."
         )
-    w = weight.detach().to("cpu", torch.float32).reshape(weight.shape[0], -1)
+    # (out, in * kH * kW) spelled out: reshape(out, -1) is ambiguous for a weight with 0 rows
+    w = weight.detach().to("cpu", torch.float32).reshape(weight.shape[0], math.prod(weight.shape[1:]))
     with _quiet_sparse_csr():
         csr = w.to_sparse_csr()  # keeps the non-zero entries, row after row
     return {

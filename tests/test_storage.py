@@ -178,3 +178,13 @@ def test_load_sparse_rejects_a_file_that_does_not_fit_its_model(tmp_path):
     torch.save(state, tmp_path / "unknown.pt")
     with pytest.raises(ValueError, match="unknown model 'resnet'"):
         load_sparse(tmp_path / "unknown.pt")
+
+
+@pytest.mark.parametrize("shape", [(0, 5), (3, 0), (0, 3, 5, 5), (2, 3, 0, 0)])
+def test_an_empty_weight_round_trips(shape):
+    """A layer with no output (or no input) unit has an empty CSR form, not a reshape error."""
+    csr = to_csr(torch.zeros(shape))
+    assert csr["shape"] == list(shape) and csr["values"].numel() == 0
+    assert csr["crow_indices"].tolist() == [0] * (shape[0] + 1)
+    back = from_csr(csr)
+    assert back.shape == torch.Size(shape) and back.dtype == torch.float32
