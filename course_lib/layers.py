@@ -593,13 +593,3 @@ def use_weights(
     finally:
         for name, fixed in before.items():
             layers[name]._fixed = fixed
-
-
-def __getattr__(name: str):
-    # Chapter 8's gradient experiment moved to course_lib.gradient_variance (issue 15); the old
-    # names work until the chapter is re-executed with the new ones.
-    if name in ("GRAD_ESTIMATORS", "theta_grad_samples"):
-        from course_lib import gradient_variance
-
-        return getattr(gradient_variance, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

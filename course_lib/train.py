@@ -68,12 +68,6 @@ class EpochHookError(RuntimeError):
     """The ``on_epoch`` hook of :func:`train` raised; the original error is its ``__cause__``."""
 
 
-def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 2000) -> float:
-    """Deprecated, until chapters 8-9 and A4 are re-run (issue 15): the test error is
-    ``scores.error_rate(prediction.predict(model, x, batch_size), y)``."""
-    return error_rate(predict(model, x, batch_size), y)
-
-
 # --- the steps of train(), in the order it takes them -----------------------------------------
 
 

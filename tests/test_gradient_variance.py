@@ -53,8 +53,8 @@ def test_theta_grad_samples_bad_input():
         theta_grad_samples(x, y, theta, 0.0, "additive", n_samples=2.0)
 
 
-def test_the_old_names_in_layers_are_the_same_objects():
-    # chapter 8 imports them from course_lib.layers until it is re-executed with the new module
+def test_the_experiment_is_no_longer_in_layers():
+    # it moved out of the layers module (issue 15): the old names are gone, not aliased
     from course_lib import layers
 
-    assert layers.theta_grad_samples is theta_grad_samples and layers.GRAD_ESTIMATORS is GRAD_ESTIMATORS
+    assert not hasattr(layers, "theta_grad_samples") and not hasattr(layers, "GRAD_ESTIMATORS")

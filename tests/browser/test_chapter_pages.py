@@ -1,7 +1,8 @@
-"""Chapters 2–7 in a real browser: their own equations, figures, proofs, exercises, citations, widgets.
+"""Chapters 2-8, 10 and 11 in a real browser: their equations, figures, proofs, exercises, citations, widgets.
 
 The crawl in ``test_book.py`` checks every page generically; this file checks what each of these
 chapters must contain (its labelled equations, how many figures, whom it cites, which widget).
+Chapters 1 and 9 have files of their own (``test_chapter1.py``, ``test_chapter9.py``).
 """
 
 from __future__ import annotations
@@ -103,6 +104,36 @@ CHAPTERS = [
         ("eq-ch7-neg-kl", "eq-ch7-limit", "eq-ch7-neg-kl-mu", "eq-ch7-molchanov"),
         3,
         ("Kingma", "Molchanov"),
+        ("explorable",),
+    ),
+    Chapter(
+        "08_sparse_vd",
+        (
+            "eq-svdo-family",
+            "eq-svdo-kl",
+            "eq-svdo-elbo",
+            "eq-multiplicative",
+            "eq-additive",
+            "eq-kl-theta",
+            "eq-lrt",
+            "eq-ch8-train-clip",
+        ),
+        4,
+        ("Molchanov", "Kingma", "LeCun"),
+        ("explorable",),
+    ),
+    Chapter(
+        "10_ensembling",
+        ("eq-ch10-predictive", "eq-ch10-mc", "eq-ch10-lrt", "eq-ch10-ece"),
+        4,
+        ("Gal", "Lakshminarayanan", "Ovadia", "Guo"),
+        ("explorable",),
+    ),
+    Chapter(
+        "11_predictive_uncertainty",
+        ("eq-ch11-mixture", "eq-ch11-variance", "eq-ch11-elbo"),
+        1,
+        ("Foong", "Blundell", "Gal", "Lakshminarayanan"),
         ("explorable",),
     ),
 ]
