@@ -136,7 +136,9 @@ def test_kl_mistakes(fn, mistake, match):
 
 
 def test_negative_elbo_passes_solution():
-    checks.check_negative_elbo(lambda logits, y, k, n, beta: n * F.cross_entropy(logits, y) + beta * k)
+    checks.check_negative_elbo(
+        lambda logits, y, k, n, kl_weight: n * F.cross_entropy(logits, y) + kl_weight * k
+    )
 
 
 @pytest.mark.parametrize(
@@ -145,7 +147,11 @@ def test_negative_elbo_passes_solution():
         (lambda lo, y, k, n, b: F.cross_entropy(lo, y) + b * k, "no_n_scaling", "multiply it by N"),
         (lambda lo, y, k, n, b: F.cross_entropy(lo, y, reduction="sum") + b * k, "batch_sum", "a factor B"),
         (lambda lo, y, k, n, b: n * F.cross_entropy(lo, y) - b * k, "kl_sign", "KL is subtracted"),
-        (lambda lo, y, k, n, b: n * F.cross_entropy(lo, y) + k, "beta_ignored", "beta is ignored"),
+        (
+            lambda lo, y, k, n, b: n * F.cross_entropy(lo, y) + k,
+            "kl_weight_ignored",
+            "KL weight kappa is ignored",
+        ),
     ],
 )
 def test_negative_elbo_mistakes(fn, mistake, match):
@@ -311,7 +317,10 @@ def test_trained_hidden_counts_with_the_reference_log_alpha():
         (checks.check_lrt_forward, lrt_forward),
         (checks.check_eval_forward, eval_forward),
         (checks.check_kl, lambda la: -kl.neg_kl_molchanov(la).sum()),
-        (checks.check_negative_elbo, lambda logits, y, k, n, beta: n * F.cross_entropy(logits, y) + beta * k),
+        (
+            checks.check_negative_elbo,
+            lambda logits, y, k, n, kl_weight: n * F.cross_entropy(logits, y) + kl_weight * k,
+        ),
     ],
 )
 def test_hidden_inputs_pass_the_solution_silently(check, fn, capsys):

@@ -57,8 +57,8 @@ def _ref_kl_term(log_alpha):
     return -kl_lib.neg_kl_molchanov(log_alpha).sum()
 
 
-def _ref_negative_elbo(logits, y, kl_value, n_train, beta):
-    return n_train * F.cross_entropy(logits, y) + beta * kl_value
+def _ref_negative_elbo(logits, y, kl_value, n_train, kl_weight):
+    return n_train * F.cross_entropy(logits, y) + kl_weight * kl_value
 
 
 _UPSTREAM.update(
@@ -320,11 +320,12 @@ def check_kl(fn: Callable[[torch.Tensor], torch.Tensor], hidden: int | None = No
 
 @_graded
 def check_negative_elbo(fn: Callable[..., torch.Tensor], hidden: int | None = None) -> None:
-    """Check ``fn(logits, y, kl, n_train, beta) -> N * mean CE + beta * KL`` (the training loss).
+    """Check ``fn(logits, y, kl, n_train, kl_weight) -> N * mean CE + kl_weight * KL`` (the loss).
 
+    ``kl_weight`` is the KL weight kappa, which training warms up from 0 to 1.
     Mistakes caught: the data term not scaled by N; the batch's summed CE (scaled by B, not N);
     N times the summed CE (scaled by N B); the KL divided by N (the per-example loss); the
-    KL's sign flipped; beta ignored.  ``hidden``: seed of other inputs.
+    KL's sign flipped; the KL weight ignored.  ``hidden``: seed of other inputs.
 
     Raises
     ------
@@ -336,69 +337,74 @@ def check_negative_elbo(fn: Callable[..., torch.Tensor], hidden: int | None = No
     g = torch.Generator().manual_seed(seed)
     logits = torch.randn(B, 10, generator=g, dtype=torch.float64)
     y = torch.randint(0, 10, (B,), generator=g)
-    kl, n_train, beta = (
+    kl, n_train, kl_weight = (
         (torch.tensor(123.0, dtype=torch.float64), 60000, 0.3)
         if hidden is None
         else (torch.tensor(77.0, dtype=torch.float64), 20000, 0.6)
     )
     ce = F.cross_entropy(logits, y)
-    expected = n_train * ce + beta * kl
+    expected = n_train * ce + kl_weight * kl
     mistakes = [
         (
             "no_n_scaling",
-            ce + beta * kl,
+            ce + kl_weight * kl,
             f"the data term is the batch mean only: multiply it by N = n_train ({n_train}) so that it "
             "estimates the sum over the training set; otherwise the KL overwhelms the data and "
             "every weight is pruned.",
         ),
         (
             "batch_sum",
-            B * ce + beta * kl,
+            B * ce + kl_weight * kl,
             "you summed the cross-entropy over the batch (a factor B); the data term is N times the "
             "batch mean.",
         ),
         (
             "n_times_batch_sum",
-            n_train * B * ce + beta * kl,
+            n_train * B * ce + kl_weight * kl,
             f"you multiplied the batch's summed cross-entropy by N: that counts the data {B} times (the "
             "batch size) too often. Use N times the batch mean, n_train * F.cross_entropy(logits, y).",
         ),
         (
             "kl_over_n",
-            ce + beta * kl / n_train,
+            ce + kl_weight * kl / n_train,
             "you divided the KL by N: that is the per-example loss, -ELBO / N (the same optimum, but "
             "not the loss the task asks for, and the learning rate of the recipe is tuned for N * CE "
-            "+ beta * KL). Multiply both terms by N: n_train * CE + beta * KL.",
+            "+ kl_weight * KL). Multiply both terms by N: n_train * CE + kl_weight * KL.",
         ),
         (
             "kl_over_n",
-            n_train * ce + beta * kl / n_train,
+            n_train * ce + kl_weight * kl / n_train,
             "the KL is divided by N: the ELBO of the whole training set has N * CE and the full KL, "
-            "so the loss is n_train * CE + beta * KL (dividing the KL by N weakens the prior N-fold "
+            "so the loss is n_train * CE + kl_weight * KL (dividing the KL by N weakens the prior N-fold "
             "and hardly anything is pruned).",
         ),
         (
             "kl_sign",
-            n_train * ce - beta * kl,
-            "the KL is subtracted: the loss is the negative ELBO, N * CE + beta * KL (the KL is a penalty).",
+            n_train * ce - kl_weight * kl,
+            "the KL is subtracted: the loss is the negative ELBO, N * CE + kl_weight * KL (the KL is a penalty).",
         ),
-        ("beta_ignored", n_train * ce + kl, "beta is ignored: multiply the KL by beta (the warm-up weight)."),
+        (
+            "kl_weight_ignored",
+            n_train * ce + kl,
+            "the KL weight kappa is ignored: multiply the KL by kl_weight (warmed up from 0 to 1).",
+        ),
     ]
-    got = _call(fn, (logits.clone(), y.clone(), kl.clone(), n_train, beta), check)
+    got = _call(fn, (logits.clone(), y.clone(), kl.clone(), n_train, kl_weight), check)
     _diagnose(check, got, expected, mistakes, "the loss")
-    _ok("loss = N * mean cross-entropy + beta * KL.", hidden)
+    _ok("loss = N * mean cross-entropy + kl_weight * KL.", hidden)
 
 
 def _run_trained(check: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     """The eval-mode test error and compression of the student's network; raise if it fails or is noisy."""
+    from course_lib.prediction import predict
+    from course_lib.scores import error_rate
     from course_lib.sparsity import compression
-    from course_lib.train import evaluate
 
     model.eval()
     try:
         with torch.no_grad():
             a, b = model(x[:64]), model(x[:64])
-        error = evaluate(model, x, y)
+        error = error_rate(predict(model, x), y)
         ratio = compression(model)
     except Exception as exc:  # the student's layer code, run by the check
         raise CheckFailed(
@@ -498,7 +504,7 @@ def check_trained(
             check,
             f"only {sparsity:.1%} of the weights are pruned (target "
             f"{min_sparsity:.1%}). Is the KL in the loss, with the right sign, and does "
-            "beta reach 1?",
+            "the KL weight kappa (kl_weight) reach 1?",
             "not_sparse",
         )
     parts = []
