@@ -319,6 +319,17 @@ def check_kl(fn: Callable[[torch.Tensor], torch.Tensor], hidden: int | None = No
 
 
 @_graded
+def _loss_problem(hidden: int | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int, float]:
+    """``(logits, y, kl, n_train, kl_weight)`` of check_negative_elbo: a batch of 16 (12 hidden)."""
+    seed, B = (7, 16) if hidden is None else (hidden, 12)
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(B, 10, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 10, (B,), generator=g)
+    if hidden is None:
+        return logits, y, torch.tensor(123.0, dtype=torch.float64), 60000, 0.3
+    return logits, y, torch.tensor(77.0, dtype=torch.float64), 20000, 0.6
+
+
 def check_negative_elbo(fn: Callable[..., torch.Tensor], hidden: int | None = None) -> None:
     """Check ``fn(logits, y, kl, n_train, kl_weight) -> N * mean CE + kl_weight * KL`` (the loss).
 
@@ -333,15 +344,8 @@ def check_negative_elbo(fn: Callable[..., torch.Tensor], hidden: int | None = No
         With the hint of the diagnosed mistake.
     """
     check = "check_negative_elbo"
-    seed, B = (7, 16) if hidden is None else (hidden, 12)
-    g = torch.Generator().manual_seed(seed)
-    logits = torch.randn(B, 10, generator=g, dtype=torch.float64)
-    y = torch.randint(0, 10, (B,), generator=g)
-    kl, n_train, kl_weight = (
-        (torch.tensor(123.0, dtype=torch.float64), 60000, 0.3)
-        if hidden is None
-        else (torch.tensor(77.0, dtype=torch.float64), 20000, 0.6)
-    )
+    logits, y, kl, n_train, kl_weight = _loss_problem(hidden)
+    B = len(y)
     ce = F.cross_entropy(logits, y)
     expected = n_train * ce + kl_weight * kl
     mistakes = [
@@ -425,7 +429,12 @@ def _run_trained(check: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor)
 
 
 def _reference_sparsity(model: nn.Module, default: float) -> float:
-    """The pruned fraction counted with the library's log alpha of each sparse layer's parameters."""
+    """The pruned fraction counted with the library's log alpha of each sparse layer's parameters.
+
+    The student's network is built from the student's own layer class, not from
+    :data:`course_lib.layers.SVDO_LAYERS`, so its sparse layers are found by their parameters
+    (``theta`` and ``log_sigma2``), not by type as :func:`course_lib.layers.sparse_layers` does.
+    """
     layers = [
         m
         for m in model.modules()
