@@ -1,6 +1,7 @@
 """Every number a chapter's prose pastes with myst-nb's ``glue`` is stored in that notebook.
 
-A markdown cell that uses ``{glue:text}`key:fmt` `` (or ``{glue}``, ``{glue:}``, ``{glue:any}``,
+A markdown cell or a figure caption (a code cell's ``metadata.mystnb.figure.caption``) that uses
+``{glue:text}`key:fmt` `` (or ``{glue}``, ``{glue:}``, ``{glue:any}``,
 ``{glue:md}``, or a ``{glue}``/``{glue:figure}``/``{glue:math}``/``{glue:md}`` directive) renders the
 value that a code cell stored with ``myst_nb.glue(key, value, display=False)``. myst-nb 1.4 stores it
 as an output of that code cell whose metadata is ``{"scrapbook": {"name": key, "mime_prefix": ...}}``
@@ -38,13 +39,24 @@ def _key(text: str) -> str:
     return text.split("::", 1)[-1].split(":", 1)[0].strip()
 
 
+def pasting_text(cell: nbformat.NotebookNode) -> str:
+    """The MyST of a cell that myst-nb renders with glue: a markdown cell's source, or the caption
+    of a code cell's figure (``metadata.mystnb.figure.caption``, parsed as MyST after the notebook's
+    glue data is loaded, so a role there pastes too)."""
+    if cell.cell_type == "markdown":
+        return INLINE_CODE.sub("", cell.source)
+    if cell.cell_type == "code":
+        caption = cell.metadata.get("mystnb", {}).get("figure", {}).get("caption", "")
+        return INLINE_CODE.sub("", caption) if isinstance(caption, str) else ""
+    return ""
+
+
 def used_keys(nb: nbformat.NotebookNode) -> dict[str, list[int]]:
-    """Glue keys pasted by the notebook's markdown cells, each with the indices of the cells using it."""
+    """Glue keys pasted by the notebook's markdown cells and figure captions, each with the indices
+    of the cells using it."""
     keys: dict[str, list[int]] = {}
     for index, cell in enumerate(nb.cells):
-        if cell.cell_type != "markdown":
-            continue
-        source = INLINE_CODE.sub("", cell.source)
+        source = pasting_text(cell)
         for match in [*ROLE.finditer(source), *DIRECTIVE.finditer(source)]:
             keys.setdefault(_key(match.group(1)), []).append(index)
     return keys
@@ -78,7 +90,7 @@ def glue_problems(nb: nbformat.NotebookNode, name: str = "notebook") -> list[str
     for key, cells in sorted(used_keys(nb).items()):
         if key not in stored:
             problems.append(
-                f"{name}: glue key {key!r} is used in markdown cell(s) {cells} but no code cell "
+                f"{name}: glue key {key!r} is used in cell(s) {cells} but no code cell "
                 f"stores it: add `glue({key!r}, value, display=False)` to the cell that computes it "
                 f"and re-execute the notebook"
             )
@@ -89,22 +101,20 @@ def glue_problems(nb: nbformat.NotebookNode, name: str = "notebook") -> list[str
                 "give each value its own key"
             )
     for index, cell in enumerate(nb.cells):
-        if cell.cell_type != "markdown":
-            continue
-        for match in ROLE_WITH_FORMAT.finditer(INLINE_CODE.sub("", cell.source)):
+        for match in ROLE_WITH_FORMAT.finditer(pasting_text(cell)):
             content = match.group(2).split("::", 1)[-1]
             key, _, fmt = content.partition(":")
             if key not in stored or not fmt:
                 continue
             text = text_plain(stored[key][-1])
             if text is None:
-                problems.append(f"{name}: glue key {key!r} (markdown cell {index}) has no text/plain value")
+                problems.append(f"{name}: glue key {key!r} (cell {index}) has no text/plain value")
                 continue
             try:
                 format_plain_text(text, fmt)
             except (ValueError, TypeError) as exc:
                 problems.append(
-                    f"{name}: glue key {key!r} (markdown cell {index}) stores {text!r}, which the "
+                    f"{name}: glue key {key!r} (cell {index}) stores {text!r}, which the "
                     f"format {fmt!r} cannot print ({exc}): glue a number, or change the format"
                 )
     return problems
@@ -219,9 +229,20 @@ def test_a_missing_key_fails_with_its_name_and_the_fix():
     problems = glue_problems(nb, "tiny.ipynb")
     assert len(problems) == 2  # one per missing key, in key order
     assert "'fig-x'" in problems[0] and "directive" not in problems[0]
-    assert (
-        "'other'" in problems[1] and "markdown cell(s) [1]" in problems[1] and "glue('other'" in problems[1]
-    )
+    assert "'other'" in problems[1] and "cell(s) [1]" in problems[1] and "glue('other'" in problems[1]
+
+
+def test_a_key_in_a_figure_caption_is_a_use():
+    nb = _notebook("text", [_glue_output("ratio", 6.2)])
+    nb.cells[0].metadata["mystnb"] = {
+        "figure": {
+            "caption": "lower by {glue:text}`ratio:.1f`, then by {glue:text}`gone:.1f`",
+            "name": "fig-x",
+        }
+    }
+    assert used_keys(nb) == {"ratio": [0], "gone": [0]}
+    problems = glue_problems(nb, "tiny.ipynb")
+    assert len(problems) == 1 and "'gone'" in problems[0] and "cell(s) [0]" in problems[0]
 
 
 def test_a_key_quoted_in_a_code_span_is_not_a_use():
