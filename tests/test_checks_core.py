@@ -155,3 +155,28 @@ def test_failed_check_shows_its_message_only_in_ipython():
     err = CheckFailed("check_x", "what to fix", "kl_sign")
     assert shell.handler(shell, CheckFailed, err, None) == ["CheckFailed: check_x: what to fix"]
     assert shown == [["CheckFailed: check_x: what to fix"]]
+
+
+def test_every_public_check_is_graded():
+    """Each ``check_*`` of every assignment module goes through ``_graded``: it records pass/fail
+    for ``passed``/``passed_or_reference`` (a later task builds on what passed) and trims tracebacks.
+    A helper inserted between the decorator and the check would silently take the decorator."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    found = []
+    for info in pkgutil.iter_modules(checks.__path__):
+        module = importlib.import_module(f"course_lib.checks.{info.name}")
+        for name, fn in inspect.getmembers(module, inspect.isfunction):
+            if name.startswith("check_") and fn.__module__ == module.__name__:
+                found.append(name)
+                assert getattr(fn, "__wrapped__", None) is not None, (
+                    f"{module.__name__}.{name} is not @_graded"
+                )
+        for name, fn in inspect.getmembers(module, inspect.isfunction):
+            if name.startswith("_") and fn.__module__ == module.__name__:
+                assert getattr(fn, "__wrapped__", None) is None, (
+                    f"{module.__name__}.{name} (a helper) is @_graded"
+                )
+    assert "check_negative_elbo" in found and len(found) >= 15, found

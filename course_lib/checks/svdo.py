@@ -318,7 +318,6 @@ def check_kl(fn: Callable[[torch.Tensor], torch.Tensor], hidden: int | None = No
     _ok("KL = -sum of Molchanov's approximation, a positive scalar.", hidden)
 
 
-@_graded
 def _loss_problem(hidden: int | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int, float]:
     """``(logits, y, kl, n_train, kl_weight)`` of check_negative_elbo: a batch of 16 (12 hidden)."""
     seed, B = (7, 16) if hidden is None else (hidden, 12)
@@ -330,6 +329,7 @@ def _loss_problem(hidden: int | None) -> tuple[torch.Tensor, torch.Tensor, torch
     return logits, y, torch.tensor(77.0, dtype=torch.float64), 20000, 0.6
 
 
+@_graded
 def check_negative_elbo(fn: Callable[..., torch.Tensor], hidden: int | None = None) -> None:
     """Check ``fn(logits, y, kl, n_train, kl_weight) -> N * mean CE + kl_weight * KL`` (the loss).
 
