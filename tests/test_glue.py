@@ -199,10 +199,60 @@ CH8_ISSUE17_KEYS = {
     "ch8-ratio-add-lrt",
 }
 
+#: Chapter 9 (issue 17): every number its prose computes, glued (the paper's own numbers stay literal).
+CH9_KEYS = {
+    "ch9-total-weights",
+    "ch9-fc1-share",
+    "ch9-dense-error",
+    "ch9-quick-error",
+    "ch9-error-gap",
+    "ch9-quick-compression",
+    "ch9-conv1-pruned",
+    "ch9-fc1-kept",
+    "ch9-dense-epoch-share",
+    "ch9-recorded-error",
+    "ch9-recorded-compression",
+    "ch9-recorded-minutes",
+    "ch9-recorded-lenet300-minutes",
+    "ch9-conv2-kernels-kept",
+    "ch9-conv2-filters-empty",
+    "ch9-conv1-kept-first",
+    "ch9-conv1-kept-last",
+    "ch9-conv2-kept-first",
+    "ch9-conv2-kept-second",
+    "ch9-conv2-kept-last",
+    "ch9-conv2-filters-first",
+    "ch9-conv2-filters-second",
+    "ch9-conv2-filters-last",
+    "ch9-fc1-units-kept",
+    "ch9-fc1-inputs-kept",
+    "ch9-sweep-comp-tau7",
+    "ch9-sweep-comp-tau1",
+    "ch9-sweep-err-min",
+    "ch9-sweep-err-max",
+    "ch9-sweep-patch-min",
+    "ch9-sweep-patch-max",
+    "ch9-sweep-err-lowest",
+    "ch9-sweep-comp-lowest",
+    "ch9-dense-kb",
+    "ch9-training-kb",
+    "ch9-csr-bytes-per-kept",
+    "ch9-file-ratio",
+    "ch9-magnitude-error",
+    "ch9-fp16-saving",
+    "ch9-fp16-bytes-per-kept",
+    "ch9-fp16-error",
+    "ch9-table-compression",
+    "ch9-table-compression-lo",
+    "ch9-table-compression-hi",
+    "ch9-table-conv1-kept",
+}
+
 #: Notebook -> keys its prose (or captions) must keep pasting: a key typed in again as a literal, or
 #: no longer stored, fails.
 PASTED_KEYS = {
     "08_sparse_vd.ipynb": CH8_ISSUE17_KEYS,
+    "09_lenet5.ipynb": CH9_KEYS,
     "10_ensembling.ipynb": CH10_BASELINE_KEYS,
 }
 
