@@ -5,6 +5,7 @@ The simulation, offline and in about a minute:
 * a fresh virtual environment with the course's pinned third-party packages but no course_lib
   (tests/fresh_env.py), as Colab comes with numpy, torch, ... but not the course;
 * an importable stand-in for ``google.colab`` that records ``output.enable_custom_widget_manager()``;
+* no myst-nb (Colab has none): the chapters' glue comes from ``course_lib.glue``'s stand-in;
 * the notebook's install cell as ``tools/colab_cell.py --write`` makes it once ``repository.url`` is
   set (here to ``SIM_URL``), and git told to fetch that URL from a local clone of this repository
   (``url.<clone>.insteadOf``): pip installs ``bayesian-dnn-course @ git+SIM_URL@main`` from it;
@@ -55,12 +56,12 @@ def enable_custom_widget_manager(version="5.0.0a"):
 '''
 
 _REPORT = """import importlib.metadata, json, sys
-import course_lib
+import course_lib, course_lib.glue
 from google.colab import output
 dist = importlib.metadata.distribution("bayesian-dnn-course")
 print(json.dumps({"python": sys.executable, "course_lib": course_lib.__file__,
                   "version": dist.version, "direct_url": json.loads(dist.read_text("direct_url.json")),
-                  "colab_calls": output.calls}))"""
+                  "colab_calls": output.calls, "have_myst_nb": course_lib.glue.HAVE_MYST_NB}))"""
 
 _DRIVER = """import importlib.util, json, sys, nbformat
 from nbclient import NotebookClient
@@ -114,6 +115,9 @@ def test_first_cells_install_the_course_and_run_as_on_colab(chapter, clone, tmp_
     (own_site / "google" / "colab").mkdir(parents=True)  # a namespace package `google`, like Colab's
     (own_site / "google" / "colab" / "__init__.py").write_text('"""Stand-in for Colab\'s google.colab."""\n')
     (own_site / "google" / "colab" / "output.py").write_text(_STAND_IN)
+    # Colab has no myst-nb (the book's glue): a .pth line hides the pinned copy from every process
+    # of this environment, so the chapters' `from course_lib.glue import glue` must work without it.
+    (own_site / "colab_has_no_myst_nb.pth").write_text("import sys; sys.modules['myst_nb'] = None\n")
 
     stored = nbformat.read(ROOT / "chapters" / chapter, as_version=4)
     nb = nbformat.read(ROOT / "chapters" / chapter, as_version=4)
@@ -179,6 +183,7 @@ def test_first_cells_install_the_course_and_run_as_on_colab(chapter, clone, tmp_
     assert info["direct_url"]["vcs_info"]["commit_id"] == head  # the clone's main, through the URL
     assert info["direct_url"]["vcs_info"]["requested_revision"] == "main"
     assert info["colab_calls"] == ["enable_custom_widget_manager"]  # by the install cell
+    assert info["have_myst_nb"] is False  # the chapter's cells ran with course_lib.glue's stand-in
     assert _text(again) == "" and not again.get("outputs")  # present now: the cell does nothing
     # Only the course was installed: every other package came from the pinned set already there.
     installed = sorted(p.name for p in own_site.glob("*.dist-info"))
