@@ -92,8 +92,8 @@ def check_conditional(fn: Callable[[np.ndarray, int], np.ndarray], hidden: int |
             shape_hints[(ny,)] = (
                 "wrong_axis",
                 f"your result has {ny} entries, one per state of Y: you "
-                "summed over X (axis 0). Sum the slice p[:, :, z] over Y (axis=1) to "
-                f"keep one entry per state of X ({nx}).",
+                "summed over X, the variable whose distribution you want. Sum out the nuisance "
+                f"variable Y instead (which axis of p is Y?), to keep one entry per state of X ({nx}).",
             )
         if nz != nx:
             shape_hints[(nz,)] = (

@@ -218,6 +218,49 @@ def _to_array(value: Any, check: str, what: str) -> np.ndarray:
     return arr
 
 
+def _require_tensor(check: str, got: Any, what: str, grad_of: tuple[Callable, tuple] | None = None) -> None:
+    """Fail, naming the type, unless ``got`` is a ``torch.Tensor`` (and, with ``grad_of``, one
+    that carries gradients).
+
+    ``grad_of = (fn, args)``: ``fn(*args)`` is run again with every floating-point tensor of
+    ``args`` requiring gradients, and its result must require them too: training differentiates
+    through it, and a result cut from the graph (``.item()``, ``.detach()``, ``.numpy()``,
+    ``torch.tensor(...)``) would only fail later, in another task's cell.
+    """
+    if not isinstance(got, torch.Tensor):
+        if isinstance(got, np.ndarray):
+            how = "a NumPy array: you left torch (.numpy(), np.* functions); compute with torch.* functions"
+        elif isinstance(got, (float, int, np.floating, np.integer)):
+            how = f"a Python {type(got).__name__}: .item() or float(...) turned the tensor into a number"
+        elif got is None:
+            how = "None: end your function with `return ...`"
+        else:
+            how = f"a {type(got).__name__}"
+        raise CheckFailed(
+            check,
+            f"{what} must be a torch.Tensor, but your function returned {how}. Return the tensor itself.",
+            "type",
+        )
+    if grad_of is None:
+        return
+    fn, args = grad_of
+    grad_args = tuple(
+        a.detach().clone().requires_grad_(True)
+        if isinstance(a, torch.Tensor) and a.is_floating_point()
+        else a
+        for a in args
+    )
+    again = _call(fn, grad_args, check)
+    if not (isinstance(again, torch.Tensor) and again.requires_grad):
+        raise CheckFailed(
+            check,
+            f"{what} carries no gradient: something in your function cut it from the autograd graph "
+            "(.item(), .detach(), .numpy(), float(...) or torch.tensor(...) of a tensor). Training "
+            "differentiates through this function; keep every step in torch.",
+            "detached",
+        )
+
+
 def _where_in_student_code(exc: BaseException) -> str:
     """' (line N of your code: `...`)' for the deepest frame outside the library, or ''."""
     here = str(Path(__file__).resolve().parents[1])  # course_lib/, not only course_lib/checks/

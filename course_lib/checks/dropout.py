@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from course_lib.checks.core import (
     _call,
+    _require_tensor,
     _diagnose,
     _graded,
     _ok,
@@ -87,6 +88,7 @@ def check_inverted_dropout(
             ),
         ]
         got = _call(fn, (x.clone(), p, u.clone()), check)
+        _require_tensor(check, got, f"the output for p = {p}", grad_of=(fn, (x.clone(), p, u.clone())))
         _diagnose(check, got, expected, mistakes, f"the output for p = {p}")
     got0 = _call(fn, (x.clone(), 0.0, u.clone()), check)
     _diagnose(check, got0, x, [], "the output for p = 0 (no dropout: x itself)")
@@ -151,6 +153,7 @@ def check_gaussian_dropout(
             ),
         ]
         got = _call(fn, (x.clone(), p, eps.clone()), check)
+        _require_tensor(check, got, f"the output for p = {p}")
         _diagnose(check, got, expected, mistakes, f"the output for p = {p}")
     _ok("Gaussian noise N(1, p/(1 - p)): the same mean and variance as Bernoulli dropout.", hidden)
 
@@ -223,5 +226,6 @@ def check_mc_average(fn: Callable[[torch.Tensor], torch.Tensor], hidden: int | N
         ),
     }
     got = _call(fn, (logits.clone(),), check)
+    _require_tensor(check, got, "the predictive probabilities")
     _diagnose(check, got, expected, mistakes, "the predictive probabilities", shape_hints=shape_hints)
     _ok("the MC-dropout prediction averages the probabilities of the passes.", hidden)

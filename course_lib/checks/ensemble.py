@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from course_lib.checks.core import (
     _UPSTREAM,
     _call,
+    _require_tensor,
     _diagnose,
     _graded,
     _ok,
@@ -94,6 +95,7 @@ def check_entropy(fn: Callable[[torch.Tensor], torch.Tensor], hidden: int | None
         else {}
     )
     got = _call(fn, (probs.clone(),), check)
+    _require_tensor(check, got, "the entropy")
     _diagnose(
         check,
         got,
@@ -168,6 +170,7 @@ def check_mutual_information(fn: Callable[[torch.Tensor], torch.Tensor], hidden:
         else {}
     )
     got = _call(fn, (samples.clone(),), check, upstream=("entropy",))
+    _require_tensor(check, got, "the mutual information")
     _diagnose(check, got, expected, mistakes, "the mutual information", shape_hints=shape_hints)
     _ok("I = H[mean] - mean H >= 0: 0 where the members agree, large where they disagree.", hidden)
 
@@ -263,7 +266,15 @@ def check_ece(fn: Callable[[torch.Tensor, torch.Tensor, int], float], hidden: in
         ),
     ]
     got = _call(fn, (probs.clone(), y.clone(), n_bins), check)
-    _diagnose(check, got, expected, mistakes, "the ECE")
+    _diagnose(
+        check,
+        got,
+        expected,
+        mistakes,
+        "the ECE",
+        nan_hint="your ECE is NaN: an empty bin's mean accuracy and mean confidence are 0 / 0. "
+        "Skip the bins that hold no input (e.g. `if in_bin.any():`); they add nothing to the ECE.",
+    )
     _ok(
         "ECE = sum over bins of |B_m|/N |acc - conf|; it matches "
         "course_lib.scores.expected_calibration_error.",

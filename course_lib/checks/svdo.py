@@ -21,6 +21,7 @@ from course_lib.checks.core import (
     _UPSTREAM,
     CheckFailed,
     _call,
+    _require_tensor,
     _diagnose,
     _graded,
     _ok,
@@ -199,7 +200,9 @@ def check_lrt_forward(fn: Callable[..., torch.Tensor], hidden: int | None = None
             "you used sigma = exp(log_sigma2 / 2) in the variance; it needs sigma^2 = exp(log_sigma2).",
         ),
     ]
-    got = _call(fn, (x.clone(), theta.clone(), log_sigma2.clone(), bias.clone(), eps.clone()), check)
+    args = (x.clone(), theta.clone(), log_sigma2.clone(), bias.clone(), eps.clone())
+    got = _call(fn, args, check)
+    _require_tensor(check, got, "the output", grad_of=(fn, args))
     _diagnose(
         check,
         got,
@@ -234,7 +237,9 @@ def check_eval_forward(fn: Callable[..., torch.Tensor], hidden: int | None = Non
     mask = _ref_log_alpha(theta, log_sigma2) < threshold
     expected = F.linear(x, theta * mask, bias)
     args = (x.clone(), theta.clone(), log_sigma2.clone(), bias.clone(), threshold)
-    first = _to_array(_call(fn, args, check, upstream=("log_alpha",)), check, "the output")
+    first = _call(fn, args, check, upstream=("log_alpha",))
+    _require_tensor(check, first, "the output")
+    first = _to_array(first, check, "the output")
     second = _to_array(_call(fn, args, check, upstream=("log_alpha",)), check, "the output")
     if first.shape == second.shape and not np.array_equal(first, second):
         raise CheckFailed(
@@ -314,6 +319,7 @@ def check_kl(fn: Callable[[torch.Tensor], torch.Tensor], hidden: int | None = No
         ),
     ]
     got = _call(fn, (la.clone(),), check)
+    _require_tensor(check, got, "the KL", grad_of=(fn, (la.clone(),)))
     _diagnose(check, got, expected, mistakes, "the KL")
     _ok("KL = -sum of Molchanov's approximation, a positive scalar.", hidden)
 
@@ -394,6 +400,9 @@ def check_negative_elbo(fn: Callable[..., torch.Tensor], hidden: int | None = No
         ),
     ]
     got = _call(fn, (logits.clone(), y.clone(), kl.clone(), n_train, kl_weight), check)
+    _require_tensor(
+        check, got, "the loss", grad_of=(fn, (logits.clone(), y.clone(), kl.clone(), n_train, kl_weight))
+    )
     _diagnose(check, got, expected, mistakes, "the loss")
     _ok("loss = N * mean cross-entropy + kl_weight * KL.", hidden)
 
