@@ -106,6 +106,7 @@ test: $(STAMP) data vendor
 	$(MAKE) --no-print-directory nbval
 	$(MAKE) --no-print-directory nbval-cpu2
 	$(MAKE) --no-print-directory build
+	$(MAKE) --no-print-directory student
 	$(MAKE) --no-print-directory browser
 
 browser: $(STAMP)
