@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import html
+import json
 import os
 import shutil
 import subprocess
@@ -267,7 +268,15 @@ def test_feedback_hides_hidden_tests_and_check_tracebacks(tmp_path):
     path = grading.Course(folder=tmp_path / "instructor", settings_file=_settings(tmp_path)).write_config()
     config = PyFileConfigLoader(path.name, path=str(path.parent)).load_config()
     names = [p.__name__ for p in config.GenerateFeedback.preprocessors]
-    assert names == ["GetGrades", "ClearHiddenTests", "ShortTracebacks", "CSSHTMLHeaderPreprocessor"]
+    assert names == [
+        "GetGrades",
+        "NeutraliseMarkers",
+        "RedactHidden",
+        "ClearHiddenTests",
+        "ShortTracebacks",
+        "PlainMyST",
+        "CSSHTMLHeaderPreprocessor",
+    ]
     cell = nbformat.v4.new_code_cell(
         "checks.check_x(f)\n### BEGIN HIDDEN TESTS\nchecks.check_x(f, hidden=1234)\n### END HIDDEN TESTS",
         metadata={
@@ -290,11 +299,189 @@ def test_feedback_hides_hidden_tests_and_check_tracebacks(tmp_path):
         ],
     )
     nb = nbformat.v4.new_notebook(cells=[cell])
-    for klass in config.GenerateFeedback.preprocessors[1:3]:
+    for klass in config.GenerateFeedback.preprocessors[1:6]:
         nb, _ = klass()(nb, {})  # as the exporter calls it (a disabled preprocessor does nothing)
     text = nbformat.writes(nb)
     assert "hidden=1234" not in text and "HIDDEN TESTS" not in text
-    assert nb.cells[0].outputs[0].traceback == ["CheckFailed: check_x: wrong on other inputs"]
+    assert nb.cells[0].outputs[0].traceback == [
+        "The hidden tests (other inputs than the visible check's) failed: CheckFailed: check_x: wrong on other inputs"
+    ]
+
+
+def _feedback_nb(cells):
+    import grading_feedback as fb
+
+    nb = nbformat.v4.new_notebook(cells=cells)
+    from nbgrader.preprocessors import ClearHiddenTests
+
+    for klass in (fb.NeutraliseMarkers, fb.RedactHidden, ClearHiddenTests, fb.ShortTracebacks, fb.PlainMyST):
+        nb, _ = klass()(nb, {})
+    return nb
+
+
+def test_feedback_is_readable_offline():
+    """Short tracebacks without paths everywhere, no quoted hidden line, no MyST, no stray marker."""
+    check = nbformat.v4.new_code_cell(
+        "checks.check_x(f)\n### BEGIN HIDDEN TESTS\nchecks.check_x(f, hidden=1234)\n### END HIDDEN TESTS",
+        metadata={"nbgrader": {"grade": True, "grade_id": "x-check", "points": 1, "locked": True}},
+        outputs=[
+            nbformat.v4.new_output("stream", text="checks.check_x(f, hidden=1234)\nOK - fine\n"),
+            nbformat.v4.new_output(
+                "error", ename="CheckFailed", evalue="check_x: wrong", traceback=["----> 1 checks.check_x(f)"]
+            ),
+        ],
+    )
+    student = nbformat.v4.new_code_cell(
+        "# ### BEGIN HIDDEN TESTS\nx = np.log(-1)",
+        outputs=[
+            nbformat.v4.new_output(
+                "error",
+                ename="ValueError",
+                evalue="bad value in /work/main/.venv/lib/python3.11/site-packages/numpy/core.py",
+                traceback=[
+                    "File /work/main/.venv/lib/python3.11/site-packages/numpy/core.py:3",
+                    "...",
+                    "ValueError",
+                ],
+            )
+        ],
+    )
+    text = nbformat.v4.new_markdown_cell(
+        "By {eq}`a1-bayes` and {cite:p}`bishop2006`:\n$$ p = 1 $$ (a1-bayes)\n```{exercise} Why?\n:label: ex\nSay.\n```"
+    )
+    nb = _feedback_nb([check, student, text])
+    out = nbformat.writes(nb)
+    assert "hidden=1234" not in out and "BEGIN HIDDEN" not in out and "OK - fine" in out
+    assert nb.cells[0].outputs[1].traceback == ["CheckFailed: check_x: wrong"]  # the visible check failed
+    assert nb.cells[1].outputs[0].traceback == ["ValueError: bad value in core.py"]
+    assert "/work/main" not in out and "site-packages" not in out
+    assert nb.cells[2].source == "By (a1-bayes) and bishop2006:\n$$ p = 1 $$\n**Exercise: Why?**\nSay."
+
+
+def test_feedback_pages_load_math_from_beside_them(tmp_path):
+    mathjax = tmp_path / "vendor" / "mathjax"
+    (mathjax / "output" / "chtml" / "fonts" / "woff-v2").mkdir(parents=True)
+    (mathjax / "tex-chtml.js").write_text("// mathjax")
+    (mathjax / "output" / "chtml" / "fonts" / "woff-v2" / "a.woff").write_text("font")
+    page = tmp_path / "fb" / "a1.html"
+    page.parent.mkdir()
+    page.write_text(
+        "<head><!-- Load mathjax -->\n<script src='https://cdnjs.cloudflare.com/ajax/libs/mathjax/2.7.7/latest.js'>"
+        "</script>\n<!-- End of mathjax configuration --></head>"
+    )
+    grading._offline_math(page, mathjax)
+    text = page.read_text()
+    assert "cdnjs" not in text and 'src="mathjax/tex-chtml.js"' in text
+    assert (page.parent / "mathjax" / "tex-chtml.js").is_file()
+    assert (page.parent / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2" / "a.woff").is_file()
+
+
+def test_collect_checks_everything_before_copying_anything(tmp_path):
+    """All or nothing: every problem on its own line; the per-assignment timestamp wins."""
+    course = grading.Course(folder=tmp_path / "instructor", settings_file=_settings(tmp_path))
+    subs = tmp_path / "subs"
+    good = nbformat.v4.new_notebook()
+    for rel in ("ann/a1_conditioning_bayes.ipynb", "bob/a2_elbo_regression/a2_elbo_regression.ipynb"):
+        (subs / rel).parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(good, subs / rel)
+    (subs / "bob" / "timestamp.txt").write_text("2027-01-20 10:00:00 UTC")
+    (subs / "bob" / "a2_elbo_regression" / "timestamp.txt").write_text("2027-01-15 09:00:00 UTC")
+    (subs / "cat").mkdir()
+    nbformat.write(good, subs / "cat" / "homework.ipynb")
+    (subs / "cat" / "a3_kl_approximation.ipynb").write_text("{not json")
+    (subs / "dan" / "a1_conditioning_bayes").mkdir(parents=True)
+    nbformat.write(good, subs / "dan" / "a1_conditioning_bayes.ipynb")
+    nbformat.write(good, subs / "dan" / "a1_conditioning_bayes" / "a1_conditioning_bayes.ipynb")
+    (subs / "eve").mkdir()
+    nbformat.write(good, subs / "eve" / "a1_conditioning_bayes.ipynb")
+    (subs / "eve" / "timestamp.txt").write_text("yesterday")
+    with pytest.raises(grading.CollectError) as info:
+        course.collect(subs)
+    problems = info.value.problems
+    assert len(problems) == 4, problems
+    assert any("cat/homework.ipynb: not an assignment notebook" in p for p in problems)
+    assert any("cat/a3_kl_approximation.ipynb: not a readable notebook" in p for p in problems)
+    assert any("a second a1_conditioning_bayes.ipynb of dan" in p for p in problems)
+    assert any("'yesterday' is not a time" in p for p in problems)
+    assert not (tmp_path / "instructor" / "submitted").exists()  # nothing was copied
+    assert (
+        grading.main(
+            [
+                "--course",
+                str(tmp_path / "instructor"),
+                "--settings",
+                str(_settings(tmp_path)),
+                "collect",
+                str(subs),
+            ]
+        )
+        == 1
+    )
+    for bad in ("cat", "dan", "eve"):
+        shutil.rmtree(subs / bad)
+    course.collect(subs)
+    stamp = tmp_path / "instructor" / "submitted" / "bob" / "a2_elbo_regression" / "timestamp.txt"
+    assert stamp.read_text() == "2027-01-15 09:00:00 UTC"  # the assignment's own, not the student's
+
+
+def test_a_huge_notebook_is_collected_without_its_outputs(tmp_path):
+    settings = _settings(tmp_path)
+    settings.write_text(settings.read_text() + "limits: {submission_mb: 1}\n")
+    course = grading.Course(folder=tmp_path / "instructor", settings_file=settings)
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(
+                "print('x' * 3_000_000)", outputs=[nbformat.v4.new_output("stream", text="x" * 3_000_000)]
+            )
+        ]
+    )
+    (tmp_path / "subs" / "ann").mkdir(parents=True)
+    nbformat.write(nb, tmp_path / "subs" / "ann" / "a1_conditioning_bayes.ipynb")
+    (path,) = course.collect(tmp_path / "subs")
+    assert path.stat().st_size < 10_000
+    assert nbformat.read(path, as_version=4).cells[0].source == "print('x' * 3_000_000)"
+
+
+def test_feedback_without_submissions_is_no_error(tmp_path, capsys):
+    course = grading.Course(folder=tmp_path / "instructor", settings_file=_settings(tmp_path))
+    pages, problems = course.feedback(["a2_elbo_regression"])
+    assert (pages, problems) == ([], [])
+    assert "a2_elbo_regression: no autograded submission yet" in capsys.readouterr().out
+
+
+def test_points_are_rounded():
+    assert grading._points(-0.6000000000000001) == -0.6
+    assert str(grading._points(-0.0)) == "0.0"
+
+
+def test_sandbox_degrades_loudly_where_bwrap_cannot_run(monkeypatch, capsys):
+    import grading_sandbox
+
+    monkeypatch.setattr(grading_sandbox, "bwrap_problem", lambda: "no user namespaces (test)")
+    monkeypatch.setattr(grading_sandbox, "_WARNED", set())
+    with pytest.warns(RuntimeWarning, match="WITHOUT a sandbox"):
+        assert grading_sandbox.sandbox_mode("auto") == "none"
+    assert (
+        "WARNING: autograde runs submissions WITHOUT a sandbox: no user namespaces" in capsys.readouterr().err
+    )
+    with pytest.raises(RuntimeError, match="sandbox: bwrap is required"):
+        grading_sandbox.sandbox_mode("bwrap")
+    assert grading.report_flags({"sandbox": "none"}) == ["unsandboxed"]
+
+
+def test_the_sandbox_command_mounts_no_course_file(tmp_path):
+    import grading_sandbox
+
+    work, private = tmp_path / "work", tmp_path / "private"
+    cmd = grading_sandbox.sandboxed(["python", "-V"], "bwrap", work, private, 2048, 16)
+    assert cmd[0] == "bwrap" and "--unshare-all" in cmd and "--clearenv" in cmd
+    assert cmd[cmd.index("--") + 1 :][:1] == ["prlimit"] and f"--as={2048 << 20}" in cmd
+    mounted = [cmd[i + 1] for i, a in enumerate(cmd) if a in ("--bind", "--ro-bind")]
+    writable = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--bind"]
+    assert sorted(writable) == sorted([str(private), str(work)])
+    for path in mounted:  # the repository itself is never mounted, only course_lib and data inside it
+        assert path != str(ROOT) and not path.startswith(str(ROOT / "chapters")), path
+        assert "instructor" not in Path(path).parts, path
 
 
 @pytest.mark.parametrize(
@@ -303,6 +490,9 @@ def test_feedback_hides_hidden_tests_and_check_tracebacks(tmp_path):
         ("course_id: 'has space'\n", "course_id must be a name without spaces"),
         ("course_id: c\nlate_policy: {method: half}\n", "late_policy.method must be one of"),
         ("course_id: c\nlate_policy: {method: per_day, per_day: 2}\n", "per_day is a fraction"),
+        ("course_id: c\nsandbox: docker\n", "sandbox must be one of"),
+        ("course_id: c\nlimits: {memory_mb: 0}\n", "limits.memory_mb must be a positive number"),
+        ("course_id: c\nlimits: {cpu: 3}\n", "limits.cpu is not a limit"),
         (
             "course_id: c\nassignments:\n  a1_conditioning_bayes: {due: 'next friday'}\n",
             "write it as ISO 8601",
@@ -317,8 +507,11 @@ def test_bad_settings_say_what_to_fix(tmp_path, text, message):
 
 def test_bad_collect_input_says_what_to_fix(tmp_path):
     course = grading.Course(folder=tmp_path / "instructor", settings_file=_settings(tmp_path))
-    with pytest.raises(ValueError, match="no student folders"):
+    with pytest.raises(ValueError, match="no such folder"):
         course.collect(tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no student folders"):
+        course.collect(tmp_path / "empty")
     (tmp_path / "subs" / "ann").mkdir(parents=True)
     nbformat.write(nbformat.v4.new_notebook(), tmp_path / "subs" / "ann" / "homework.ipynb")
     with pytest.raises(ValueError, match="not an assignment notebook; name it after its assignment"):
@@ -364,3 +557,59 @@ def test_cli_help_names_every_step():
     ).stdout
     for step in ("release", "collect", "autograde", "feedback", "export"):
         assert step in out
+
+
+def test_the_clean_rerun_undoes_what_a_submission_rebinds(tmp_path):
+    """grading_verify.py: a check switched off by rebinding, or by replacing np.allclose, still fails."""
+    cells = [
+        ("imports", "import numpy as np\nfrom course_lib import checks"),
+        ("student", "def posterior(prior, likelihood, t):\n    return prior * likelihood[:, t]\n"),
+        (
+            "student",
+            "checks.check_posterior = lambda *a, **k: print('OK')\nnp.allclose = lambda *a, **k: True",
+        ),
+        ("check", "checks.check_posterior(posterior)"),
+        (
+            "student",
+            "def conditional(p, z):\n    j = p[:, :, z].sum(axis=1)\n    checks.check_conditional = print\n"
+            "    return j / j.sum()\n",
+        ),
+        ("check", "checks.check_conditional(conditional)"),
+        ("student", "get_ipython().run_line_magic('who', '')"),
+        ("check", "checks.check_conditional(conditional)"),
+    ]
+    job = {
+        "cells": [dict(kind=k, source=src, grade_id=f"c{i}") for i, (k, src) in enumerate(cells)],
+        "token": "@@T@@",
+    }
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "grading_verify.py"), str(tmp_path / "job.json")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    (line,) = [ln for ln in run.stdout.splitlines() if ln.startswith("@@T@@")]
+    result = json.loads(line[len("@@T@@") :])
+    assert result["checks"]["c3"].startswith("CheckFailed: check_posterior"), result
+    assert result["checks"]["c5"] is None and result["checks"]["c7"] is None, result
+    assert {
+        "course_lib.checks.check_posterior",
+        "numpy.allclose",
+        "course_lib.checks.check_conditional",
+    } <= set(result["rebinds"])
+    assert grading.report_flags({"rerun": {"rebinds": ["course_lib.checks.x", "numpy.allclose"]}}) == [
+        "rebinds_course_lib",
+        "patches_library",
+    ]
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_the_import_cell_is_locked(name):
+    """A typo in the import cell would turn every check into a NameError: autograde restores it."""
+    nb = nbformat.read(ROOT / "chapters" / "assignments" / f"{name}.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if c.cell_type == "code" and "import course_lib" in c.source)
+    meta = _meta(cell)
+    assert meta.get("locked") and not meta.get("grade") and not meta.get("solution"), meta
+    assert meta["grade_id"] == f"{name.split('_')[0]}-imports"

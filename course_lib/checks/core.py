@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
+#: How a failure of the hidden tests (a check called with ``hidden=``) starts its message.
+HIDDEN_LABEL = "[hidden tests: other inputs than the visible check's] "
 #: Relative and absolute tolerance for "the same number" (float64 inputs everywhere).
 RTOL, ATOL = 1e-6, 1e-8
 
@@ -117,6 +119,8 @@ def _graded(check_fn: Callable) -> Callable:
                 warnings.simplefilter("ignore")
                 result = check_fn(*args, **kwargs)
         except (CheckFailed, NotImplementedError) as exc:
+            if kwargs.get("hidden") is not None and isinstance(exc, CheckFailed):
+                exc.args = (f"{HIDDEN_LABEL}{exc}",)  # the feedback says which part failed
             raise exc.with_traceback(None) from None
         _PASSED[name] = True
         return result
