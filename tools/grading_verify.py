@@ -3,7 +3,8 @@
 ``tools/grading.py`` runs this file's source with ``python -c`` in the same sandbox as the kernel
 (``grading_sandbox.sandboxed``), after nbgrader's autograde, with a job file (JSON) as its argument:
 ``{"cells": [{"source", "kind", "grade_id"}], "token": ...}``. It executes every code cell in order
-in one plain namespace (no IPython: no hooks, no input transformers; a magic raises), and runs each
+in one plain namespace (no IPython: ``get_ipython()`` and magics do nothing, hooks register
+nowhere, ``display`` shows nothing), and runs each
 check cell (``kind == "check"``, the instructor's version from the gradebook) only after putting
 back what the course library, the names the import cell bound, and NumPy/torch/builtins were right
 after the import cell: a rebound ``checks.check_posterior``, a replaced ``np.allclose`` or a
@@ -109,7 +110,7 @@ def guard(func, state, ns, log):
 
 
 def _python(source):
-    """The cell as plain Python (magics become get_ipython() calls, which raise here)."""
+    """The cell as plain Python (magics become get_ipython() calls, which do nothing here)."""
     try:
         from IPython.core.inputtransformer2 import TransformerManager
 
@@ -118,9 +119,30 @@ def _python(source):
         return source
 
 
+class _NoIPython:
+    """``get_ipython()`` here: every attribute and call is a no-op (a magic does nothing, a hook
+    registers nowhere), so a solution cell that starts with ``%matplotlib inline`` still defines its
+    function."""
+
+    def __getattr__(self, name):
+        return self
+
+    def __call__(self, *args, **kwargs):
+        return self
+
+    def __iter__(self):
+        return iter(())
+
+
 def run(job):
     """Execute the job's cells; the verdict of each check cell and what was rebound."""
-    ns = {"__name__": "__main__", "__builtins__": __builtins__}
+    shell = _NoIPython()
+    ns = {
+        "__name__": "__main__",
+        "__builtins__": __builtins__,
+        "get_ipython": lambda: shell,
+        "display": lambda *a, **k: None,
+    }
     state, log, verdicts = None, [], {}
     for i, cell in enumerate(job["cells"]):
         if state is not None and cell["kind"] == "check":
