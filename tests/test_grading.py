@@ -127,8 +127,13 @@ def _run(course: Path, settings: Path, *args: str) -> None:
 
 
 def _read_grades(path: Path) -> list[dict]:
+    """grades.csv's rows, without the flag ``unsandboxed`` (where bwrap cannot run, e.g. on a CI
+    runner without user namespaces, every row has it; grading_sandbox warns loudly there)."""
     with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        row["flags"] = ";".join(f for f in row["flags"].split(";") if f and f != "unsandboxed")
+    return rows
 
 
 @pytest.fixture(scope="module", params=[pytest.param(a, marks=pytest.mark.slow) for a in ASSIGNMENTS])
