@@ -12,7 +12,10 @@ notebook not yet re-executed, leave the text stale; this test says which key, wh
 
 from __future__ import annotations
 
+import ast
+import decimal
 import importlib
+import math
 import re
 import sys
 from pathlib import Path
@@ -118,6 +121,119 @@ def glue_problems(nb: nbformat.NotebookNode, name: str = "notebook") -> list[str
                     f"format {fmt!r} cannot print ({exc}): glue a number, or change the format"
                 )
     return problems
+
+
+# --- precision: a glued float carries the digits its prose shows, no more (issue 24) ---
+# A float glued at full precision (0.07498439130406764) is stored in the cell's output, which strict
+# nbval compares: its last digits come from the CPU's kernels and differ on the next CPU, although
+# the prose prints two decimals. Glue the value rounded to what the prose shows.
+FORMAT_PRECISION = re.compile(r"^[^.]*\.(?P<digits>\d+)(?P<kind>[fF%eEgG]?)$")
+
+
+def _float_value(text: str | None) -> float | None:
+    """The stored value if it is a float literal (``'2.4'``, ``'-1e-05'``), else None."""
+    try:
+        value = ast.literal_eval(text) if text is not None else None
+    except (ValueError, SyntaxError):
+        return None
+    return value if isinstance(value, float) and math.isfinite(value) else None
+
+
+def stored_digits(text: str) -> tuple[int, int]:
+    """Decimals and significant digits of a stored float literal, trailing zeros ignored."""
+    sign, digits, exponent = decimal.Decimal(text).normalize().as_tuple()
+    significant = len(digits) if any(digits) else 0
+    return max(0, -exponent), significant
+
+
+def allowed_digits(fmt: str) -> tuple[str, int] | None:
+    """What a format shows of a float: ``("decimals", n)`` for ``.nf`` / ``.n%``, ``("significant", n)``
+    for ``.ne`` / ``.ng`` / ``.n``, None for a format without a precision (it shows the repr)."""
+    match = FORMAT_PRECISION.match(fmt)
+    if match is None:
+        return None
+    digits, kind = int(match["digits"]), match["kind"]
+    if kind in "fF" and kind:
+        return "decimals", digits
+    if kind == "%":
+        return "decimals", digits + 2
+    if kind in "eE":
+        return "significant", digits + 1
+    return "significant", max(digits, 1)
+
+
+#: A float pasted with no precision (``{glue:text}`key` ``) shows its repr: it must be stored rounded.
+MAX_SIGNIFICANT_WITHOUT_FORMAT = 6
+
+
+def precision_problems(nb: nbformat.NotebookNode, name: str = "notebook") -> list[str]:
+    """Every stored float glue value with more digits than any use in the prose shows, or never pasted."""
+    formats: dict[str, set[str]] = {}
+    for cell in nb.cells:
+        source = pasting_text(cell)
+        for match in ROLE.finditer(source):
+            key, _, fmt = match.group(1).split("::", 1)[-1].partition(":")
+            formats.setdefault(key.strip(), set()).add(fmt.strip())
+        for match in DIRECTIVE.finditer(source):
+            formats.setdefault(_key(match.group(1)), set()).add("")
+    problems = []
+    for key, outputs in sorted(stored_keys(nb).items()):
+        text = text_plain(outputs[-1])
+        value = _float_value(text)
+        if value is None:
+            continue
+        if key not in formats:
+            problems.append(
+                f"{name}: glue key {key!r} stores the float {text} but the prose never pastes it: "
+                "glue only what the prose shows (remove the glue call), or paste it"
+            )
+            continue
+        decimals, significant = stored_digits(text)
+        needs = [allowed_digits(fmt) for fmt in sorted(formats[key])]
+        if any(need is None for need in needs):
+            ok, shown = significant <= MAX_SIGNIFICANT_WITHOUT_FORMAT, "its repr (no precision in the format)"
+        else:
+            max_decimals = max((n for kind, n in needs if kind == "decimals"), default=-1)
+            max_significant = max((n for kind, n in needs if kind == "significant"), default=-1)
+            ok = decimals <= max_decimals or significant <= max_significant
+            shown = " and ".join(f"{kind} {n}" for kind, n in needs)
+        if not ok:
+            problems.append(
+                f"{name}: glue key {key!r} stores {text}, more digits than the prose shows ({shown} "
+                f"from {sorted(formats[key])}): its last digits depend on the CPU and strict nbval then "
+                "fails on another one; glue the value rounded as the prose prints it, e.g. "
+                "glue(key, round(value, 2), display=False) for :.2f"
+            )
+    return problems
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[str(p.relative_to(ROOT)) for p in NOTEBOOKS])
+def test_glued_floats_carry_only_the_digits_the_prose_shows(path):
+    nb = nbformat.read(path, as_version=4)
+    assert precision_problems(nb, str(path.relative_to(ROOT))) == []
+
+
+def test_the_precision_check_catches_full_precision_and_unpasted_floats():
+    nb = _notebook(
+        "{glue:text}`ms:.2f`, {glue:text}`share:.1%`, {glue:text}`big:.3g`, {glue:text}`raw`, "
+        "{glue:text}`ok:.2f`, {glue:text}`pct:.1%`, {glue:text}`n:d` and {glue:text}`two:.1f`, {glue:text}`two:.3f`",
+        [
+            _glue_output("ms", 0.07498439130406764),  # full precision for :.2f
+            _glue_output("share", 0.12345),  # :.1% shows 3 decimals
+            _glue_output("big", 214.79),  # :.3g shows 3 significant digits
+            _glue_output("raw", 2.4176226077193093),  # no precision: the repr is shown, must be rounded
+            _glue_output("ok", 0.07),
+            _glue_output("pct", 0.123),
+            _glue_output("n", 12),  # integers are exact
+            _glue_output("two", 0.125),  # the widest use (:.3f) counts
+            _glue_output("unused", 0.5),
+        ],
+    )
+    problems = precision_problems(nb, "tiny.ipynb")
+    flagged = sorted(re.search(r"glue key '([^']+)'", p)[1] for p in problems)
+    assert flagged == ["big", "ms", "raw", "share", "unused"], problems
+    assert "never pastes it" in next(p for p in problems if "'unused'" in p)
+    assert "round(value, 2)" in next(p for p in problems if "'ms'" in p)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[str(p.relative_to(ROOT)) for p in NOTEBOOKS])
