@@ -1,6 +1,6 @@
 """Red team: submissions written to cheat or to break the grading, each with its outcome asserted.
 
-``test_red_team_submissions`` (slow: it autogrades nine A1 submissions through nbgrader, about
+``test_red_team_submissions`` (slow: it autogrades eleven A1 submissions through nbgrader, about
 20 s each, and one that sleeps until the limits stop it) releases assignment 1 into a temporary
 course with short limits (a cell 15 s, a notebook 40 s, 64 KiB of output a cell), collects,
 autogrades, writes feedback and grades.csv, and asserts for each submission what it got:
@@ -26,6 +26,10 @@ locked     edits the visible check in a locked cell                     4 / 4 (r
 typo       a typo in the import cell (every check a ``NameError``)      4 / 4 (the cell is locked,
                                                                         restored), every task
                                                                         ``edited_locked_cell``
+hog        allocates 16 GB                                              4 / 4: ``MemoryError`` in
+                                                                        its own cell (6 GiB limit)
+killer     SIGKILLs its own kernel                                      0 / 4, ``kernel_died``,
+                                                                        ``rerun_failed``
 ========== ============================================================ ==========================
 
 A wrongly named notebook (``homework.ipynb``) is refused by collect with one line, and nothing
@@ -91,7 +95,20 @@ def _snoop(course: Path) -> str:
 
 def _submissions(release, source, course: Path) -> dict:
     subs = {}
-    for kind in ("right", "snoop", "monkey", "hook", "huge", "sleep", "markers", "locked", "typo"):
+    kinds = (
+        "right",
+        "snoop",
+        "monkey",
+        "hook",
+        "huge",
+        "sleep",
+        "markers",
+        "locked",
+        "typo",
+        "hog",
+        "killer",
+    )
+    for kind in kinds:
         nb = submission(release, source, "right", WRONG[NAME])
         if kind == "snoop":
             _extra(nb, _snoop(course))
@@ -115,6 +132,13 @@ def _submissions(release, source, course: Path) -> dict:
             for cell in nb.cells:
                 if cell.metadata.get("nbgrader", {}).get("grade_id") == "a1-conditional-check":
                     cell.source = "print('OK - trust me')"
+        elif kind == "hog":  # 16 GB: past the kernel's address space (6 GiB by default)
+            _extra(
+                nb,
+                "import numpy as np\ntry:\n    x = np.ones(2_000_000_000)\nexcept MemoryError:\n    print('MEMORY-LIMIT')",
+            )
+        elif kind == "killer":
+            _extra(nb, "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
         elif kind == "typo":  # the import cell (locked) with a typo: every check would be a NameError
             for cell in nb.cells:
                 if cell.metadata.get("nbgrader", {}).get("grade_id") == "a1-imports":
@@ -214,6 +238,11 @@ def test_red_team_submissions(red_team):
     assert outcome["locked"][0] == 4.0
     flagged = {r["task"] for r in rows if r["student"] == "locked" and "edited_locked_cell" in r["flags"]}
     assert flagged == {"a1-conditional-check"}
+    # memory: the allocation fails inside the sandbox, the rest is graded
+    assert outcome["hog"] == (4.0, set()) and "MEMORY-LIMIT" in _outputs(course, "hog")
+    # a kernel that kills itself: the cells after it fail, and the re-run too
+    assert outcome["killer"] == (0.0, {"kernel_died", "rerun_failed"})
+    assert "KernelDied" in _outputs(course, "killer")
     # a typo in the (locked) import cell: restored, full marks, every task flagged
     assert outcome["typo"] == (4.0, {"edited_locked_cell"})
     # snoop: sandboxed, nothing of the course or the network is visible
