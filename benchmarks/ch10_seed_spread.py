@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from course_lib import dropout, ensemble, ood, prediction, scores
 from course_lib.data import mnist_tensors
 from course_lib.models import LeNet300100
 from course_lib.recipes import get_recipe
+from course_lib.runtime import cpu_name
 from course_lib.train import set_lr, train, train_epoch
 
 WEIGHT_DECAY, P_DROP, N_PASSES, EPOCHS = 30.0, 0.1, 20, 4
@@ -105,16 +105,8 @@ def main() -> None:
     torch.set_num_threads(1)
     data = (*mnist_tensors("train"), *mnist_tensors("test"))
     x_noise = ood.noise_images(1000, seed=0)
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
     record = {
-        "cpu": cpu,
+        "cpu": cpu_name(),
         "kernels": str(torch.backends.cpu.get_cpu_capability()),
         "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", ""),
         "torch": torch.__version__,

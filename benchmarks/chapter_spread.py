@@ -20,7 +20,6 @@ import argparse
 import ast
 import json
 import os
-import platform
 import re
 import time
 from pathlib import Path
@@ -28,6 +27,8 @@ from pathlib import Path
 import nbformat
 import torch
 from nbclient import NotebookClient
+
+from course_lib.runtime import cpu_name
 
 # the training seeds; NumPy generators (``default_rng(K)``) draw the chapters' data sets and plot jitter and are
 # left alone, so a shifted run trains on the same data (chapter 11's gap between its two clusters is that draw's)
@@ -101,24 +102,11 @@ def main() -> None:
         resources={"metadata": {"path": str(args.notebook.parent)}},
     )
     client.execute()
-    cpuinfo = Path("/proc/cpuinfo")
-    cpu_name = (
-        next(
-            (
-                line.split(":", 1)[1].strip()
-                for line in cpuinfo.read_text().splitlines()
-                if line.startswith("model name")
-            ),
-            platform.processor(),
-        )
-        if cpuinfo.exists()
-        else platform.processor()
-    )
     record = {
         "notebook": args.notebook.name,
         "seed_offset": args.seed_offset,
         "seed_literals_shifted": shifted,
-        "cpu": cpu_name,
+        "cpu": cpu_name(),
         "kernels": str(torch.backends.cpu.get_cpu_capability()),
         "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", ""),
         "torch": torch.__version__,

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -33,7 +32,7 @@ import torch.nn.functional as F
 
 from course_lib import layers
 from course_lib.models import LeNet5
-from course_lib.runtime import pick_device
+from course_lib.runtime import cpu_name, pick_device
 from course_lib.objective import training_step
 
 
@@ -89,18 +88,6 @@ def _swap(model, conv_cls, linear_cls):
     return model
 
 
-def _cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo where available, else what platform says."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--batch", type=int, default=100)
@@ -145,7 +132,7 @@ def main(argv=None) -> dict:
         "machine": (
             torch.cuda.get_device_name(dev)
             if dev.type == "cuda"
-            else f"{_cpu_name()} ({os.cpu_count()} cores), {torch.get_num_threads()} torch thread(s)"
+            else f"{cpu_name()} ({os.cpu_count()} cores), {torch.get_num_threads()} torch thread(s)"
         ),
         "device": str(dev),
         "torch": torch.__version__,

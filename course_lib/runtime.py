@@ -13,6 +13,7 @@ prints one line saying what it chose and returns it.
 from __future__ import annotations
 
 import os
+import platform
 import random
 from dataclasses import dataclass
 
@@ -48,6 +49,29 @@ class Setup:
         # ``setup`` has already printed this line; do not echo it a second time
         # when ``course_lib.setup(...)`` is the last expression of a notebook cell.
         pass
+
+
+def cpu_name() -> str:
+    """The CPU's model name, for the record of where a run ran.
+
+    Returns
+    -------
+    str
+        The ``model name`` line of ``/proc/cpuinfo`` (Linux), else what :mod:`platform` reports.
+
+    Examples
+    --------
+    >>> isinstance(cpu_name(), str)
+    True
+    """
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def seed_everything(seed: int) -> None:

@@ -82,3 +82,30 @@ def test_missing_cuda_index_names_the_valid_range(monkeypatch):
         ValueError, match=r"only 2 CUDA device\(s\) exist; use 'cuda:0' \.\. 'cuda:1' or 'auto'"
     ):
         runtime.pick_device("cuda:5")
+
+
+def test_cpu_name_reads_proc_cpuinfo_or_falls_back(monkeypatch):
+    """The benchmarks record where they ran with runtime.cpu_name(): /proc/cpuinfo's model name, else platform's."""
+    import builtins
+    import io
+    import platform
+
+    real_open = builtins.open
+
+    def fake_open(path, *args, **kwargs):
+        if path == "/proc/cpuinfo":
+            return io.StringIO("processor\t: 0\nmodel name\t: Test CPU 9000\nflags\t: avx2\n")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", fake_open)
+    assert runtime.cpu_name() == "Test CPU 9000"
+
+    def no_cpuinfo(path, *args, **kwargs):
+        if path == "/proc/cpuinfo":
+            raise FileNotFoundError(path)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", no_cpuinfo)
+    monkeypatch.setattr(platform, "processor", lambda: "")
+    monkeypatch.setattr(platform, "machine", lambda: "arm64")
+    assert runtime.cpu_name() == "arm64"
